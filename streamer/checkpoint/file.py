@@ -1,0 +1,68 @@
+"""A checkpoint file: written to a temp file, fsynced, renamed over, directory fsynced."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio.to_thread
+
+from streamer.checkpoint.state import Checkpoint
+from streamer.errors import CheckpointError
+
+
+class FileCheckpointStore:
+    """``checkpoint.path`` on local disk (a PVC in Kubernetes)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.label = f"file {self.path}"
+
+    def check_writable(self) -> None:
+        """Fail early, before anything is fetched, if the state directory is unusable."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            probe = self.path.parent / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise CheckpointError(
+                f"checkpoint directory {self.path.parent} is not writable ({exc.strerror}); "
+                "create it and give the daemon's user write access"
+            ) from None
+
+    async def load(self) -> Checkpoint | None:
+        """Read the file; None when it does not exist yet."""
+        try:
+            data = await anyio.to_thread.run_sync(self.path.read_bytes)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise CheckpointError(f"checkpoint {self.path}: cannot read ({exc.strerror})") from None
+        return Checkpoint.from_bytes(data, where=str(self.path))
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        """Atomic, durable replace."""
+        await anyio.to_thread.run_sync(self._save, checkpoint.to_bytes())
+
+    def _save(self, data: bytes) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(self.path)
+            fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise CheckpointError(
+                f"checkpoint {self.path}: cannot write ({exc.strerror}); check disk and permissions"
+            ) from None
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

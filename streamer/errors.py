@@ -1,0 +1,69 @@
+"""The error hierarchy, sorted by what the caller should do.
+
+::
+
+    StreamerError
+     +-- ConfigError            bad YAML, unknown keys, bad values: exit 2, nothing touched
+     +-- RetriableError         worth trying again with backoff (the daemon never gives up)
+     |    +-- RetriableSourceError   429, 5xx, resets, timeouts, malformed pages
+     |    +-- RetriableSinkError     throttling, 5xx, timeouts on S3/Azure/disk
+     +-- FatalError             retrying cannot help: exit 1, checkpoint untouched
+          +-- FatalSourceError       401/403, not a LeadConduit API, 4xx
+          +-- FatalSinkError         missing bucket, bad credentials, permission denied,
+          |                          an object that exists with different content
+          +-- CheckpointError        corrupt checkpoint, another daemon holds the lease
+
+Every message is one line that names the item (service, bucket, credential_id, key,
+YAML path) and says what to do. No message ever contains a secret: messages are built
+from names and ids, never from credential values.
+"""
+
+from __future__ import annotations
+
+
+class StreamerError(Exception):
+    """Root of everything streamer raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(StreamerError):
+    """The configuration (or a rules file) is invalid; all problems are listed at once."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class RetriableError(StreamerError):
+    """A transient failure: retry with jittered backoff."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RetriableSourceError(RetriableError):
+    """The LeadConduit API failed in a way that usually heals (429, 5xx, reset, bad page)."""
+
+
+class RetriableSinkError(RetriableError):
+    """A sink failed in a way that usually heals (throttling, 5xx, timeout, reset)."""
+
+
+class FatalError(StreamerError):
+    """Retrying cannot help; the operator must act."""
+
+
+class FatalSourceError(FatalError):
+    """The API refused us for good (wrong key, not LeadConduit, bad request)."""
+
+
+class FatalSinkError(FatalError):
+    """A sink cannot be written (no bucket, bad credentials, permission, conflicting object)."""
+
+
+class CheckpointError(FatalError):
+    """The checkpoint is corrupt or owned by another daemon; it is left untouched."""

@@ -1,0 +1,112 @@
+"""Resolving ``lhv`` paths and ``{{path}}`` templates against an event.
+
+Paths are split once at compile time. Resolution starts at the event root (report-style
+``vars.lead.state``) and, when the first segment is not a top-level key, retries under
+``vars`` (flow-style ``lead.state``), so rules written for either place work unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from streamer.rules.values import MISSING, scalar, text
+
+
+Getter = Callable[[Mapping[str, Any]], Any]
+
+TEMPLATE_ONE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+_TEMPLATE_ANY = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+
+
+def split_path(path: str) -> tuple[str, ...] | None:
+    """Split a dotted path; None when it is empty or has an empty segment."""
+    path = path.strip()
+    m = TEMPLATE_ONE.fullmatch(path)
+    if m:
+        path = m.group(1)
+    parts = tuple(path.split("."))
+    return parts if path and all(parts) else None
+
+
+def _walk(cur: Any, rest: tuple[str, ...]) -> Any:
+    for seg in rest:
+        t = type(cur)
+        if t is dict:
+            cur = cur.get(seg, MISSING)
+            if cur is MISSING:
+                return MISSING
+        elif t is list:
+            if not seg.isdigit() or int(seg) >= len(cur):
+                return MISSING
+            cur = cur[int(seg)]
+        else:
+            return MISSING
+    return cur
+
+
+def make_getter(parts: tuple[str, ...]) -> Getter:
+    """Build ``get(event)`` for a split path; MISSING when any segment is absent."""
+    first = parts[0]
+    rest = parts[1:]
+    if not rest:
+
+        def get_one(event: Mapping[str, Any]) -> Any:
+            if first in event:
+                return event[first]
+            variables = event.get("vars")
+            if type(variables) is dict:
+                return variables.get(first, MISSING)
+            return MISSING
+
+        return get_one
+
+    def get(event: Mapping[str, Any]) -> Any:
+        if first in event:
+            cur = event[first]
+        else:
+            variables = event.get("vars")
+            if type(variables) is not dict or first not in variables:
+                return MISSING
+            cur = variables[first]
+        return _walk(cur, rest)
+
+    return get
+
+
+def make_template(template: str) -> Getter | None:
+    """Compile a template rhv; None when ``template`` has no ``{{``.
+
+    A template that is exactly one ``{{path}}`` returns the referenced value itself, keeping
+    its type; any other template renders to a string (missing values render as ``""``).
+    Raises ValueError for helpers (``{{format x ...}}``), which are not supported.
+    """
+    if "{{" not in template:
+        return None
+    whole = TEMPLATE_ONE.fullmatch(template.strip())
+    if whole:
+        parts = split_path(whole.group(1))
+        if parts is None:
+            raise ValueError(f"bad template path in {template!r}")
+        return make_getter(parts)
+    pieces: list[str | Getter] = []
+    pos = 0
+    for m in _TEMPLATE_ANY.finditer(template):
+        pieces.append(template[pos : m.start()])
+        parts = split_path(m.group(1))
+        if parts is None:
+            raise ValueError(f"bad template path in {template!r}")
+        pieces.append(make_getter(parts))
+        pos = m.end()
+    pieces.append(template[pos:])
+    if any(isinstance(p, str) and "{{" in p for p in pieces):
+        raise ValueError(
+            f"template {template!r} uses a helper or bad syntax; only {{{{path}}}} "
+            "references are supported"
+        )
+
+    def render(event: Mapping[str, Any]) -> Any:
+        return "".join(p if isinstance(p, str) else text(scalar(p(event))) for p in pieces)
+
+    return render

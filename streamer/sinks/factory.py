@@ -1,0 +1,25 @@
+"""Build a Sink for a resolved service (imports cloud SDKs only when they are used)."""
+
+from __future__ import annotations
+
+from streamer.services import ResolvedService
+from streamer.sinks.base import Sink
+from streamer.sinks.local import LocalSink
+
+
+def build_sink(service: ResolvedService, *, name: str | None = None) -> Sink:
+    """The sink for ``service``; ``name`` overrides the service name (event routing)."""
+    if service.name == "local":
+        from streamer.config import LocalServiceSettings  # noqa: PLC0415
+
+        fsync = service.options.fsync if isinstance(service.options, LocalServiceSettings) else True
+        return LocalSink(service.bucket, name=name or "local", fsync=fsync)
+    if service.name == "aws":
+        from streamer.sinks.s3 import S3Sink  # noqa: PLC0415
+
+        return S3Sink(service, name=name)
+    if service.name == "azure":
+        from streamer.sinks.azure import AzureBlobSink  # noqa: PLC0415
+
+        return AzureBlobSink(service, name=name)
+    raise ValueError(f"unknown service {service.name!r}")

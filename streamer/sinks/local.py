@@ -1,0 +1,141 @@
+"""The local-directory sink: the same layout as the buckets, on disk.
+
+A write goes to a temporary file in the target directory, is fsynced, and is then
+``os.link``-ed to its final name. ``link`` fails if the name exists, which makes it an
+atomic create-if-absent (``rename`` would silently overwrite), and the directory is
+fsynced so the new name survives a power cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio.to_thread
+
+from streamer.errors import FatalSinkError, RetriableSinkError
+from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
+
+_TMP = ".tmp-"
+
+
+class LocalSink:
+    """Writes objects under a root directory."""
+
+    def __init__(self, root: str | Path, *, name: str = "local", fsync: bool = True) -> None:
+        self.name = name
+        self.root = Path(root)
+        self.label = f"{name} (path={self.root})"
+        self._fsync = fsync
+
+    async def open(self) -> None:
+        """Create the root and prove it is writable."""
+        await anyio.to_thread.run_sync(self._open)
+
+    def _open(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f"{_TMP}probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise FatalSinkError(
+                f"sink {self.label}: directory is not writable ({exc.strerror}); "
+                "fix its permissions or change firehose.services.local.path"
+            ) from None
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise FatalSinkError(f"sink {self.label}: key {key!r} escapes the root directory")
+        return path
+
+    async def put(self, key: str, data: bytes, meta: ObjectMeta) -> PutOutcome:
+        """Atomically create ``key``; never overwrite."""
+        return await anyio.to_thread.run_sync(self._put, key, data, meta)
+
+    def _put(self, key: str, data: bytes, meta: ObjectMeta) -> PutOutcome:
+        final = self._path(key)
+        if final.exists():
+            return self._same(final, key, meta)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.parent / f"{_TMP}{final.name}-{os.getpid()}-{id(data):x}"
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                if self._fsync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                return self._same(final, key, meta)
+            finally:
+                tmp.unlink(missing_ok=True)
+            if self._fsync:
+                self._fsync_dir(final.parent)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise FatalSinkError(
+                    f"sink {self.label}: cannot write {key} ({exc.strerror}); fix permissions"
+                ) from None
+            raise RetriableSinkError(f"sink {self.label}: writing {key} failed ({exc})") from None
+        return PutOutcome.CREATED
+
+    def _same(self, final: Path, key: str, meta: ObjectMeta) -> PutOutcome:
+        if hashlib.sha256(final.read_bytes()).hexdigest() != meta.sha256:
+            raise FatalSinkError(
+                f"sink {self.label}: {key} already exists with different content; "
+                "another writer uses this path, or the pipeline changed mid-batch: investigate"
+            )
+        return PutOutcome.ALREADY_EXISTS
+
+    @staticmethod
+    def _fsync_dir(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    async def exists(self, key: str) -> bool:
+        """Whether ``key`` is there."""
+        return self._path(key).exists()
+
+    async def get(self, key: str) -> bytes:
+        """The object's bytes."""
+        return await anyio.to_thread.run_sync(self._path(key).read_bytes)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        """Objects under ``prefix`` in key order (temporary files are skipped)."""
+        infos = await anyio.to_thread.run_sync(self._list, prefix)
+        for info in infos:
+            yield info
+
+    def _list(self, prefix: str) -> list[ObjectInfo]:
+        base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        if not base.exists():
+            return []
+        out = []
+        for dirpath, _dirs, files in os.walk(base):
+            for fname in files:
+                if fname.startswith(_TMP):
+                    continue
+                full = Path(dirpath) / fname
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    out.append(ObjectInfo(key, full.stat().st_size))
+        out.sort(key=lambda o: o.key)
+        return out
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` if present."""
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
