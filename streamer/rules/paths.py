@@ -16,14 +16,13 @@ from streamer.rules.values import MISSING, scalar, text
 
 Getter = Callable[[Mapping[str, Any]], Any]
 
-TEMPLATE_ONE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
-_TEMPLATE_ANY = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+TEMPLATE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 
 
 def split_path(path: str) -> tuple[str, ...] | None:
     """Split a dotted path; None when it is empty or has an empty segment."""
     path = path.strip()
-    m = TEMPLATE_ONE.fullmatch(path)
+    m = TEMPLATE.fullmatch(path)
     if m:
         path = m.group(1)
     parts = tuple(path.split("."))
@@ -84,7 +83,7 @@ def make_template(template: str) -> Getter | None:
     """
     if "{{" not in template:
         return None
-    whole = TEMPLATE_ONE.fullmatch(template.strip())
+    whole = TEMPLATE.fullmatch(template.strip())
     if whole:
         parts = split_path(whole.group(1))
         if parts is None:
@@ -92,7 +91,7 @@ def make_template(template: str) -> Getter | None:
         return make_getter(parts)
     pieces: list[str | Getter] = []
     pos = 0
-    for m in _TEMPLATE_ANY.finditer(template):
+    for m in TEMPLATE.finditer(template):
         pieces.append(template[pos : m.start()])
         parts = split_path(m.group(1))
         if parts is None:

@@ -1,0 +1,260 @@
+"""Compile a LeadConduit rule set into closures, validating everything up front.
+
+The pipeline evaluates every event against every filter, so all parsing (paths, numbers,
+ranges, regexes, CSV lists) happens here once; evaluation is a few dict lookups and
+comparisons. Any mistake in a rule is a ``RuleError`` naming its path, raised here, so a
+bad config fails at start-up instead of silently dropping events later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from streamer.rules.errors import Loc, RuleError, render_path
+from streamer.rules.operators import UNARY, canonical, suggest
+from streamer.rules.ops import BINARY_FACTORIES, NEGATIONS, UNARY_PREDICATES, Pred
+from streamer.rules.paths import Getter, make_getter, make_template, split_path
+from streamer.rules.values import MISSING, is_typed, scalar
+
+
+Event = Mapping[str, Any]
+Test = Callable[[Event], bool]
+Explain = Callable[[Event], "str | None"]
+
+_SET_KEYS = frozenset({"op", "rules", "id", "mode"})
+_RULE_KEYS = frozenset({"lhv", "op", "rhv", "id", "rule_set", "rules"})
+
+
+class CompiledRuleSet:
+    """A validated rule set. ``matches(event)`` is the hot path; ``explain`` says why not."""
+
+    __slots__ = ("_explain", "matches")
+
+    matches: Test
+    _explain: Explain
+
+    def __init__(self, test: Test, explain: Explain) -> None:
+        self.matches = test
+        self._explain = explain
+
+    def explain(self, event: Event) -> str | None:
+        """None when ``event`` passes; otherwise a one-line reason naming the failing rule."""
+        return self._explain(event)
+
+
+def compile_rule_set(obj: Mapping[str, Any] | Sequence[Any], *, path: str = "rule_set") -> CompiledRuleSet:
+    """Validate and compile ``obj`` (any accepted form, see docs/rules.md).
+
+    Raises:
+        RuleError: the first problem found, with its path under ``path``.
+    """
+    test, explain = _compile_set(obj, path, ())
+    return CompiledRuleSet(test, explain)
+
+
+def _fail(base: str, loc: Loc, problem: str) -> RuleError:
+    return RuleError(render_path(base, loc), problem, loc=loc)
+
+
+def _compile_set(obj: Any, base: str, loc: Loc) -> tuple[Test, Explain]:
+    if isinstance(obj, Mapping):
+        if "lhv" in obj:
+            return _compile_rule(obj, base, loc)
+        for key in obj:
+            if key not in _SET_KEYS:
+                raise _fail(base, (*loc, str(key)), f"unknown key {key!r} in a rule set; allowed: op, rules, id (or legacy mode)")
+        if "op" in obj and "mode" in obj:
+            raise _fail(base, (*loc, "mode"), "give 'op: and|or' or legacy 'mode: all|any', not both")
+        combine = _combinator(obj, base, loc)
+        rules = obj.get("rules")
+        if not isinstance(rules, list | tuple):
+            raise _fail(base, (*loc, "rules"), "a rule set needs 'rules': a list of rules or nested rule sets")
+        children = [_compile_item(r, base, (*loc, "rules", i)) for i, r in enumerate(rules)]
+        return _combine(combine, children)
+    if isinstance(obj, Sequence) and not isinstance(obj, str | bytes):
+        return _combine("and", [_compile_item(r, base, (*loc, i)) for i, r in enumerate(obj)])
+    raise _fail(base, loc, f"expected a rule set ({{op: and|or, rules: [...]}} or a list of rules), got {type(obj).__name__}")
+
+
+def _combinator(obj: Mapping[str, Any], base: str, loc: Loc) -> str:
+    if "mode" in obj:
+        mode = str(obj["mode"]).lower()
+        if mode not in ("all", "any"):
+            raise _fail(base, (*loc, "mode"), f"legacy mode must be 'all' or 'any', got {obj['mode']!r}")
+        return "and" if mode == "all" else "or"
+    op = obj.get("op", "and")
+    if isinstance(op, str) and op.lower() in ("and", "or"):
+        return op.lower()
+    if isinstance(op, str) and canonical(op) is not None:
+        raise _fail(base, (*loc, "lhv"), f"missing lhv for operator {op!r}: give the dotted path of the field to test, e.g. vars.lead.state")
+    raise _fail(base, (*loc, "op"), f"a rule set's op must be 'and' or 'or', got {op!r}")
+
+
+def _compile_item(obj: Any, base: str, loc: Loc) -> tuple[Test, Explain]:
+    if not isinstance(obj, Mapping):
+        raise _fail(base, loc, f"expected a rule {{lhv, op, rhv}} or a nested rule set, got {obj!r}")
+    if "lhv" not in obj and "rules" in obj:
+        return _compile_set(obj, base, loc)
+    return _compile_rule(obj, base, loc)
+
+
+def _combine(kind: str, children: list[tuple[Test, Explain]]) -> tuple[Test, Explain]:
+    tests = tuple(t for t, _ in children)
+    explains = tuple(x for _, x in children)
+    if not tests:
+        return (lambda _e: True), (lambda _e: None)
+    if len(tests) == 1:
+        return children[0]
+    if kind == "and":
+
+        def all_(e: Event) -> bool:
+            for t in tests:
+                if not t(e):
+                    return False
+            return True
+
+        def explain_all(e: Event) -> str | None:
+            for x in explains:
+                reason = x(e)
+                if reason is not None:
+                    return reason
+            return None
+
+        return all_, explain_all
+
+    def any_(e: Event) -> bool:
+        for t in tests:
+            if t(e):
+                return True
+        return False
+
+    def explain_any(e: Event) -> str | None:
+        reasons = [x(e) for x in explains]
+        if any(r is None for r in reasons):
+            return None
+        return "no rule of the 'or' set passed: " + "; ".join(str(r) for r in reasons)
+
+    return any_, explain_any
+
+
+def _compile_rule(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Explain]:
+    for key in obj:
+        if key not in _RULE_KEYS:
+            raise _fail(base, (*loc, str(key)), f"unknown key {key!r} in a rule; allowed: lhv, op, rhv, id, rule_set")
+    lhv = obj.get("lhv")
+    parts = split_path(lhv) if isinstance(lhv, str) else None
+    if parts is None:
+        raise _fail(base, (*loc, "lhv"), f"lhv must be a dotted field path such as vars.lead.state, got {lhv!r}")
+    raw_op = obj.get("op")
+    if not isinstance(raw_op, str):
+        raise _fail(base, (*loc, "op"), f"missing operator for lhv {lhv!r}; e.g. 'is equal to'")
+    op = canonical(raw_op)
+    if op is None:
+        hint = suggest(raw_op)
+        tip = f"; did you mean {hint!r}?" if hint else "; see docs/rules.md for the list"
+        raise _fail(base, (*loc, "op"), f"unknown operator {raw_op!r}{tip}")
+    positive = NEGATIONS.get(op, op)
+    negate = positive != op
+    get = make_getter(parts)
+    rhv = obj.get("rhv")
+    if op in UNARY:
+        if rhv not in (None, ""):
+            raise _fail(base, (*loc, "rhv"), f"operator {op!r} takes no rhv; remove rhv ({rhv!r})")
+        test = _static(get, UNARY_PREDICATES[positive], negate)
+        rhv_shown = ""
+    else:
+        if rhv is None:
+            raise _fail(base, (*loc, "rhv"), f"operator {op!r} needs an rhv (the value to compare with)")
+        factory = BINARY_FACTORIES[positive]
+        dynamic = None
+        if isinstance(rhv, str):
+            try:
+                dynamic = make_template(rhv)
+            except ValueError as err:
+                raise _fail(base, (*loc, "rhv"), f"{op!r}: {err}") from None
+        if dynamic is None:
+            try:
+                pred = factory(rhv)
+            except ValueError as err:
+                raise _fail(base, (*loc, "rhv"), f"operator {op!r} {err}") from None
+            test = _static(get, pred, negate)
+        else:
+            test = _templated(get, dynamic, factory, negate)
+        rhv_shown = f" {rhv!r}"
+    label = f"{lhv} {op}{rhv_shown}"
+    if obj.get("id") is not None:
+        label = f"rule {obj['id']}: {label}"
+    explain = _rule_explainer(test, get, label, op)
+    nested = _nested(obj, base, loc)
+    if nested is None:
+        return test, explain
+    ntest, nexplain = nested
+
+    def both(e: Event) -> bool:
+        return test(e) and ntest(e)
+
+    def explain_both(e: Event) -> str | None:
+        return explain(e) or nexplain(e)
+
+    return both, explain_both
+
+
+def _nested(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Explain] | None:
+    """A rule's own ``rule_set`` (or legacy ``rules``), ANDed with the rule."""
+    found = [(k, obj[k]) for k in ("rule_set", "rules") if obj.get(k) is not None]
+    if len(found) > 1:
+        raise _fail(base, (*loc, "rules"), "give either rule_set or legacy rules on a rule, not both")
+    if not found:
+        return None
+    key, value = found[0]
+    if key == "rules" and not isinstance(value, list | tuple):
+        raise _fail(base, (*loc, "rules"), "a rule's nested 'rules' must be a list of rules")
+    return _compile_set(value, base, (*loc, key))
+
+
+def _static(get: Getter, pred: Pred, negate: bool) -> Test:
+    if negate:
+        return lambda e: not pred(get(e))
+    return lambda e: pred(get(e))
+
+
+def _templated(get: Getter, rhv_get: Getter, factory: Callable[[Any], Pred], negate: bool) -> Test:
+    """An rhv that refers to another field: prepared per event, cached per distinct value."""
+    cached = lru_cache(maxsize=256)(factory)
+
+    def test(e: Event) -> bool:
+        r = rhv_get(e)
+        if not (type(r) is dict and "min" in r and "max" in r):
+            r = scalar(r)
+        ok = False
+        if r is not MISSING and r is not None:
+            try:
+                pred = cached(r) if isinstance(r, str | int | float | bool) else factory(r)
+            except ValueError:
+                pred = None
+            ok = pred is not None and pred(get(e))
+        return ok != negate
+
+    return test
+
+
+def _rule_explainer(test: Test, get: Getter, label: str, op: str) -> Explain:
+    def explain(e: Event) -> str | None:
+        if test(e):
+            return None
+        return f"{label} failed: value was {_show(get(e), op)}"
+
+    return explain
+
+
+def _show(value: Any, op: str) -> str:
+    if value is MISSING:
+        return "missing"
+    shown = repr(scalar(value))
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    if "format" in op and is_typed(value):
+        shown += f" (valid={value.get('valid')!r})"
+    return shown
