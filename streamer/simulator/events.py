@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -24,6 +24,9 @@ from streamer.simulator import _templates as tpl
 from streamer.simulator.catalog import ACCOUNT, FLOWS, Flow, Step
 from streamer.simulator.ids import make_id
 from streamer.simulator.lead import make_lead
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsLenAndGetItem
 
 __all__ = ["EventFactory", "generate_events", "iter_events"]
 
@@ -43,12 +46,12 @@ class _FastRandom(random.Random):
     dozens per event. A bias of about 2**-53 is irrelevant for test data.
     """
 
-    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:  # noqa: ARG002
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
         if stop is None:
             start, stop = 0, start
         return start + int(self.random() * (stop - start))
 
-    def choice(self, seq: Sequence[_T]) -> _T:
+    def choice(self, seq: SupportsLenAndGetItem[_T]) -> _T:
         return seq[int(self.random() * len(seq))]
 
 
