@@ -25,7 +25,6 @@ from streamer.rules.compiler import CompiledRuleSet, compile_rule_set
 from streamer.rules.errors import RuleError
 from streamer.rules.operators import OPERATORS
 
-
 __all__ = ["OPERATORS", "CompiledRuleSet", "RuleError", "compile_rule_set", "matches"]
 
 _CACHE: dict[bytes, CompiledRuleSet] = {}

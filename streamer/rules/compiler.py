@@ -18,7 +18,6 @@ from streamer.rules.ops import BINARY_FACTORIES, NEGATIONS, UNARY_PREDICATES, Pr
 from streamer.rules.paths import Getter, make_getter, make_template, split_path
 from streamer.rules.values import MISSING, is_typed, scalar
 
-
 Event = Mapping[str, Any]
 Test = Callable[[Event], bool]
 Explain = Callable[[Event], "str | None"]
@@ -44,7 +43,9 @@ class CompiledRuleSet:
         return self._explain(event)
 
 
-def compile_rule_set(obj: Mapping[str, Any] | Sequence[Any], *, path: str = "rule_set") -> CompiledRuleSet:
+def compile_rule_set(
+    obj: Mapping[str, Any] | Sequence[Any], *, path: str = "rule_set"
+) -> CompiledRuleSet:
     """Validate and compile ``obj`` (any accepted form, see docs/rules.md).
 
     Raises:
@@ -64,37 +65,61 @@ def _compile_set(obj: Any, base: str, loc: Loc) -> tuple[Test, Explain]:
             return _compile_rule(obj, base, loc)
         for key in obj:
             if key not in _SET_KEYS:
-                raise _fail(base, (*loc, str(key)), f"unknown key {key!r} in a rule set; allowed: op, rules, id (or legacy mode)")
+                raise _fail(
+                    base,
+                    (*loc, str(key)),
+                    f"unknown key {key!r} in a rule set; allowed: op, rules, id (or legacy mode)",
+                )
         if "op" in obj and "mode" in obj:
-            raise _fail(base, (*loc, "mode"), "give 'op: and|or' or legacy 'mode: all|any', not both")
+            raise _fail(
+                base, (*loc, "mode"), "give 'op: and|or' or legacy 'mode: all|any', not both"
+            )
         combine = _combinator(obj, base, loc)
         rules = obj.get("rules")
         if not isinstance(rules, list | tuple):
-            raise _fail(base, (*loc, "rules"), "a rule set needs 'rules': a list of rules or nested rule sets")
+            raise _fail(
+                base,
+                (*loc, "rules"),
+                "a rule set needs 'rules': a list of rules or nested rule sets",
+            )
         children = [_compile_item(r, base, (*loc, "rules", i)) for i, r in enumerate(rules)]
         return _combine(combine, children)
     if isinstance(obj, Sequence) and not isinstance(obj, str | bytes):
         return _combine("and", [_compile_item(r, base, (*loc, i)) for i, r in enumerate(obj)])
-    raise _fail(base, loc, f"expected a rule set ({{op: and|or, rules: [...]}} or a list of rules), got {type(obj).__name__}")
+    raise _fail(
+        base,
+        loc,
+        "expected a rule set ({op: and|or, rules: [...]} or a list of rules), "
+        f"got {type(obj).__name__}",
+    )
 
 
 def _combinator(obj: Mapping[str, Any], base: str, loc: Loc) -> str:
     if "mode" in obj:
         mode = str(obj["mode"]).lower()
         if mode not in ("all", "any"):
-            raise _fail(base, (*loc, "mode"), f"legacy mode must be 'all' or 'any', got {obj['mode']!r}")
+            raise _fail(
+                base, (*loc, "mode"), f"legacy mode must be 'all' or 'any', got {obj['mode']!r}"
+            )
         return "and" if mode == "all" else "or"
     op = obj.get("op", "and")
     if isinstance(op, str) and op.lower() in ("and", "or"):
         return op.lower()
     if isinstance(op, str) and canonical(op) is not None:
-        raise _fail(base, (*loc, "lhv"), f"missing lhv for operator {op!r}: give the dotted path of the field to test, e.g. vars.lead.state")
+        raise _fail(
+            base,
+            (*loc, "lhv"),
+            f"missing lhv for operator {op!r}: give the dotted path of the field to test, "
+            "e.g. vars.lead.state",
+        )
     raise _fail(base, (*loc, "op"), f"a rule set's op must be 'and' or 'or', got {op!r}")
 
 
 def _compile_item(obj: Any, base: str, loc: Loc) -> tuple[Test, Explain]:
     if not isinstance(obj, Mapping):
-        raise _fail(base, loc, f"expected a rule {{lhv, op, rhv}} or a nested rule set, got {obj!r}")
+        raise _fail(
+            base, loc, f"expected a rule {{lhv, op, rhv}} or a nested rule set, got {obj!r}"
+        )
     if "lhv" not in obj and "rules" in obj:
         return _compile_set(obj, base, loc)
     return _compile_rule(obj, base, loc)
@@ -110,7 +135,8 @@ def _combine(kind: str, children: list[tuple[Test, Explain]]) -> tuple[Test, Exp
     if kind == "and":
 
         def all_(e: Event) -> bool:
-            for t in tests:
+            # A plain loop: measurably faster than all() over a generator on the hot path.
+            for t in tests:  # noqa: SIM110
                 if not t(e):
                     return False
             return True
@@ -125,7 +151,7 @@ def _combine(kind: str, children: list[tuple[Test, Explain]]) -> tuple[Test, Exp
         return all_, explain_all
 
     def any_(e: Event) -> bool:
-        for t in tests:
+        for t in tests:  # noqa: SIM110 - see all_
             if t(e):
                 return True
         return False
@@ -142,11 +168,19 @@ def _combine(kind: str, children: list[tuple[Test, Explain]]) -> tuple[Test, Exp
 def _compile_rule(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Explain]:
     for key in obj:
         if key not in _RULE_KEYS:
-            raise _fail(base, (*loc, str(key)), f"unknown key {key!r} in a rule; allowed: lhv, op, rhv, id, rule_set")
+            raise _fail(
+                base,
+                (*loc, str(key)),
+                f"unknown key {key!r} in a rule; allowed: lhv, op, rhv, id, rule_set",
+            )
     lhv = obj.get("lhv")
     parts = split_path(lhv) if isinstance(lhv, str) else None
     if parts is None:
-        raise _fail(base, (*loc, "lhv"), f"lhv must be a dotted field path such as vars.lead.state, got {lhv!r}")
+        raise _fail(
+            base,
+            (*loc, "lhv"),
+            f"lhv must be a dotted field path such as vars.lead.state, got {lhv!r}",
+        )
     raw_op = obj.get("op")
     if not isinstance(raw_op, str):
         raise _fail(base, (*loc, "op"), f"missing operator for lhv {lhv!r}; e.g. 'is equal to'")
@@ -166,7 +200,9 @@ def _compile_rule(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Ex
         rhv_shown = ""
     else:
         if rhv is None:
-            raise _fail(base, (*loc, "rhv"), f"operator {op!r} needs an rhv (the value to compare with)")
+            raise _fail(
+                base, (*loc, "rhv"), f"operator {op!r} needs an rhv (the value to compare with)"
+            )
         factory = BINARY_FACTORIES[positive]
         dynamic = None
         if isinstance(rhv, str):
@@ -205,7 +241,9 @@ def _nested(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Explain]
     """A rule's own ``rule_set`` (or legacy ``rules``), ANDed with the rule."""
     found = [(k, obj[k]) for k in ("rule_set", "rules") if obj.get(k) is not None]
     if len(found) > 1:
-        raise _fail(base, (*loc, "rules"), "give either rule_set or legacy rules on a rule, not both")
+        raise _fail(
+            base, (*loc, "rules"), "give either rule_set or legacy rules on a rule, not both"
+        )
     if not found:
         return None
     key, value = found[0]

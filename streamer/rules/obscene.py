@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-
 WORDS: frozenset[str] = frozenset(
     {
         "arse",

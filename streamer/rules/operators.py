@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 
-
 BINARY: tuple[str, ...] = (
     "is equal to",
     "is not equal to",

@@ -31,7 +31,6 @@ from streamer.rules.values import (
     to_number,
 )
 
-
 Pred = Callable[[Any], bool]
 
 
@@ -123,7 +122,10 @@ def _bound(value: Any) -> tuple[str, float] | None:
 
 
 def _between_bounds(rhv: Any) -> tuple[str, float, float]:
-    shape = "needs a range: 'min-max' (e.g. '10-20' or '2024-01-01 - 2024-02-01'), [min, max] or {min: .., max: ..}"
+    shape = (
+        "needs a range: 'min-max' (e.g. '10-20' or '2024-01-01 - 2024-02-01'), "
+        "[min, max] or {min: .., max: ..}"
+    )
     if isinstance(rhv, str):
         nums = parse_range(rhv)
         if nums is not None:
@@ -165,7 +167,7 @@ def _items(rhv: Any, what: str) -> list[Any]:
     elif isinstance(rhv, int | float):
         items = [rhv]
     else:
-        raise ValueError(f"needs {what}, got {rhv!r}")
+        raise ValueError(f"needs {what}, got {rhv!r}")  # noqa: TRY004 - a config error
     if not items or any(not _is_scalar_rhv(i) for i in items):
         raise ValueError(f"needs {what} of strings/numbers/booleans, got {rhv!r}")
     return items
@@ -175,7 +177,9 @@ def included_in(rhv: Any) -> Pred:
     """``is included in``: membership in an array or a CSV string (quotes respected)."""
     items = _items(rhv, "a list (array or comma-separated string)")
     strs = frozenset(fold(i) for i in items)
-    nums = frozenset(n for i in items if type(i) is not bool and (n := strict_number(i)) is not None)
+    nums = frozenset(
+        n for i in items if type(i) is not bool and (n := strict_number(i)) is not None
+    )
     bools = frozenset(b for i in items if (b := to_bool(i)) is not None)
 
     def member(v: Any) -> bool:
@@ -201,7 +205,11 @@ def included_in(rhv: Any) -> Pred:
 
 def includes(rhv: Any) -> Pred:
     """``includes``: array membership, or case-insensitive substring of a string lhv."""
-    needles = _items(rhv, "a value (or a list of values, any of which may match)") if not isinstance(rhv, str) else [rhv]
+    needles = (
+        _items(rhv, "a value (or a list of values, any of which may match)")
+        if not isinstance(rhv, str)
+        else [rhv]
+    )
     if any(text(n) == "" for n in needles):
         raise ValueError("needs a non-empty value (an empty string is included in everything)")
     eqs = [equal_to(n) for n in needles]

@@ -13,7 +13,6 @@ from typing import Any
 
 from streamer.rules.values import MISSING, scalar, text
 
-
 Getter = Callable[[Mapping[str, Any]], Any]
 
 TEMPLATE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")

@@ -32,9 +32,7 @@ _NOT_ALNUM = re.compile(r"[^0-9a-z]")
 _NOT_NUMBER_CHAR = re.compile(r"[^-\d.]")
 _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
 _LOOKS_NUMERIC = re.compile(r"\s*[-+]?\$?\s*(?:\d[\d,]*\.?\d*|\.\d+)\s*")
-_RANGE = re.compile(
-    r"\s*(-?\$?[\d,]*\.?\d+)\s*(?:-|to|\s)\s*(-?\$?[\d,]*\.?\d+)\s*", re.IGNORECASE
-)
+_RANGE = re.compile(r"\s*(-?\$?[\d,]*\.?\d+)\s*(?:-|to|\s)\s*(-?\$?[\d,]*\.?\d+)\s*", re.IGNORECASE)
 _OPEN_RANGE = re.compile(r"\s*(-?\$?[\d,]*\.?\d+)\s*\+\s*")
 _DATE_SPLIT = re.compile(r"\s+(?:-|to)\s+|(?<=\d{4}-\d{2}-\d{2})-(?=\d{4}-\d{2}-\d{2})", re.I)
 _DATE_FORMATS = (
@@ -175,7 +173,7 @@ def to_number(value: Any) -> float | None:
     """The number an ordering operator compares: range average, normal, or parsed text."""
     if type(value) is dict:
         avg = value.get("avg")
-        if type(avg) in (int, float):
+        if isinstance(avg, int | float) and type(avg) is not bool:
             return float(avg)
         value = scalar(value)
     t = type(value)
