@@ -176,10 +176,11 @@ def _compile_rule(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Ex
     lhv = obj.get("lhv")
     parts = split_path(lhv) if isinstance(lhv, str) else None
     if parts is None:
+        what = f"missing lhv for operator {obj.get('op')!r}" if lhv is None else f"bad lhv {lhv!r}"
         raise _fail(
             base,
             (*loc, "lhv"),
-            f"lhv must be a dotted field path such as vars.lead.state, got {lhv!r}",
+            f"{what}: give the dotted path of the field to test, e.g. vars.lead.state",
         )
     raw_op = obj.get("op")
     if not isinstance(raw_op, str):
