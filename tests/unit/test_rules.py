@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from streamer.rules import OPERATORS, CompiledRuleSet, RuleError, compile_rule_set, matches
+from streamer.rules import OPERATORS, CompiledRuleSet, compile_rule_set, matches
 
 
 def ev(**lead: Any) -> dict[str, Any]:
@@ -32,7 +32,9 @@ def test_operators_tuple_lists_every_spelling() -> None:
     """OPERATORS has 14 binary, 10 unary, 2 legacy and 2 server-side spellings."""
     assert len(OPERATORS) == 28
     assert len(set(OPERATORS)) == 28
-    assert {"is format valid", "is less than or equal", "is greater than or equal"} <= set(OPERATORS)
+    assert {"is format valid", "is less than or equal", "is greater than or equal"} <= set(
+        OPERATORS
+    )
 
 
 def test_every_operator_compiles() -> None:
@@ -53,7 +55,12 @@ def test_nested_rule_sets_any_depth() -> None:
     rs = {
         "op": "or",
         "rules": [
-            {"op": "and", "rules": [{"op": "or", "rules": [{"lhv": "lead.a", "op": "is equal to", "rhv": 1}]}]},
+            {
+                "op": "and",
+                "rules": [
+                    {"op": "or", "rules": [{"lhv": "lead.a", "op": "is equal to", "rhv": 1}]}
+                ],
+            },
             {"lhv": "lead.b", "op": "is true"},
         ],
     }
@@ -64,7 +71,17 @@ def test_nested_rule_sets_any_depth() -> None:
 
 def test_rule_own_rule_set_is_anded() -> None:
     """A rule's rule_set must pass too for the rule to pass."""
-    rs = [{"lhv": "lead.state", "op": "is equal to", "rhv": "TX", "rule_set": {"op": "or", "rules": [{"lhv": "lead.city", "op": "is equal to", "rhv": "Austin"}]}}]
+    rs = [
+        {
+            "lhv": "lead.state",
+            "op": "is equal to",
+            "rhv": "TX",
+            "rule_set": {
+                "op": "or",
+                "rules": [{"lhv": "lead.city", "op": "is equal to", "rhv": "Austin"}],
+            },
+        }
+    ]
     assert matches(rs, ev(state="TX", city="austin"))
     assert not matches(rs, ev(state="TX", city="Dallas"))
     assert not matches(rs, ev(state="CA", city="Austin"))
@@ -72,17 +89,30 @@ def test_rule_own_rule_set_is_anded() -> None:
 
 def test_legacy_mode_any_and_all() -> None:
     """Legacy {mode, rules} sets: any = OR, all = AND; nested rules are ANDed."""
-    rules = [{"lhv": "lead.a", "op": "is equal to", "rhv": "x"}, {"lhv": "lead.b", "op": "is equal to", "rhv": "y"}]
+    rules = [
+        {"lhv": "lead.a", "op": "is equal to", "rhv": "x"},
+        {"lhv": "lead.b", "op": "is equal to", "rhv": "y"},
+    ]
     assert matches({"mode": "any", "rules": rules}, ev(a="x", b="z"))
     assert not matches({"mode": "all", "rules": rules}, ev(a="x", b="z"))
-    nested = [{"lhv": "lead.a", "op": "is equal to", "rhv": "x", "rules": [{"lhv": "lead.b", "op": "is blank"}]}]
+    nested = [
+        {
+            "lhv": "lead.a",
+            "op": "is equal to",
+            "rhv": "x",
+            "rules": [{"lhv": "lead.b", "op": "is blank"}],
+        }
+    ]
     assert matches(nested, ev(a="x"))
     assert not matches(nested, ev(a="x", b="y"))
 
 
 def test_plain_list_is_anded_and_empty_passes() -> None:
     """A plain list ANDs its rules; an empty set or list passes everything."""
-    rules = [{"lhv": "type", "op": "is equal to", "rhv": "recipient"}, {"lhv": "outcome", "op": "is equal to", "rhv": "failure"}]
+    rules = [
+        {"lhv": "type", "op": "is equal to", "rhv": "recipient"},
+        {"lhv": "outcome", "op": "is equal to", "rhv": "failure"},
+    ]
     assert not matches(rules, ev())
     assert matches([], ev())
     assert matches({"op": "and", "rules": []}, ev())
@@ -90,10 +120,17 @@ def test_plain_list_is_anded_and_empty_passes() -> None:
 
 def test_seed_acceptance_criteria_rule_set() -> None:
     """The acceptance_criteria rule set shape from the API docs (with ids) compiles and runs."""
-    rs = {"op": "and", "id": "0d144a", "rules": [{"lhv": "lead.state", "op": "is equal to", "rhv": "TX", "id": "1aacd0"}]}
+    rs = {
+        "op": "and",
+        "id": "0d144a",
+        "rules": [{"lhv": "lead.state", "op": "is equal to", "rhv": "TX", "id": "1aacd0"}],
+    }
     compiled = compile_rule_set(rs)
     assert compiled.matches(ev(state="TX"))
-    assert compiled.explain(ev(state="CA")) == "rule 1aacd0: lead.state is equal to 'TX' failed: value was 'CA'"
+    assert (
+        compiled.explain(ev(state="CA"))
+        == "rule 1aacd0: lead.state is equal to 'TX' failed: value was 'CA'"
+    )
 
 
 # -- lhv resolution ------------------------------------------------------------------
@@ -118,25 +155,47 @@ def test_lhv_array_index_and_components() -> None:
 
 def test_nested_dotted_field_ids() -> None:
     """Dotted field ids nest: vars.lead.mortgage.loan.amount."""
-    assert one("lead.mortgage.loan.amount", "is greater than", 100000, mortgage={"loan": {"amount": {"normal": 250000, "valid": True}}})
+    assert one(
+        "lead.mortgage.loan.amount",
+        "is greater than",
+        100000,
+        mortgage={"loan": {"amount": {"normal": 250000, "valid": True}}},
+    )
 
 
 @pytest.mark.parametrize(
     ("op", "expected"),
     [
-        ("is equal to", False), ("is not equal to", True), ("is less than", False),
-        ("is greater than", False), ("is included in", False), ("is not included in", True),
-        ("includes", False), ("does not include", True), ("is between", False),
-        ("is not between", True), ("matches pattern", False), ("does not match pattern", True),
-        ("is blank", True), ("is not blank", False), ("is true", False), ("is false", False),
-        ("is not true", True), ("is not false", True), ("format is valid", False),
-        ("format is invalid", False), ("is obscene", False), ("is not obscene", True),
+        ("is equal to", False),
+        ("is not equal to", True),
+        ("is less than", False),
+        ("is greater than", False),
+        ("is included in", False),
+        ("is not included in", True),
+        ("includes", False),
+        ("does not include", True),
+        ("is between", False),
+        ("is not between", True),
+        ("matches pattern", False),
+        ("does not match pattern", True),
+        ("is blank", True),
+        ("is not blank", False),
+        ("is true", False),
+        ("is false", False),
+        ("is not true", True),
+        ("is not false", True),
+        ("format is valid", False),
+        ("format is invalid", False),
+        ("is obscene", False),
+        ("is not obscene", True),
     ],
 )
 def test_missing_lhv(op: str, expected: bool) -> None:
     """A missing field fails every positive test; negations are exact complements."""
     rhv = "1-10" if "between" in op else "5" if ("less" in op or "greater" in op) else "x"
-    unary = op.startswith(("is blank", "is not blank", "format", "is obscene", "is not obscene")) or op.endswith(("true", "false"))
+    unary = op.startswith(
+        ("is blank", "is not blank", "format", "is obscene", "is not obscene")
+    ) or op.endswith(("true", "false"))
     assert one("lead.nothing", op, None if unary else rhv) is expected
 
 
@@ -145,9 +204,23 @@ def test_missing_lhv(op: str, expected: bool) -> None:
 
 def test_template_rhv_refers_to_another_field() -> None:
     """{{path}} compares against another field, keeping its type."""
-    assert one("lead.email", "is equal to", "{{lead.email_confirm}}", email="A@b.com", email_confirm="a@B.com")
-    assert not one("lead.email", "is equal to", "{{ lead.email_confirm }}", email="a@b.com", email_confirm="c@d.com")
-    assert one("lead.bid", "is greater than", "{{lead.floor}}", bid=12, floor={"normal": 10, "valid": True})
+    assert one(
+        "lead.email",
+        "is equal to",
+        "{{lead.email_confirm}}",
+        email="A@b.com",
+        email_confirm="a@B.com",
+    )
+    assert not one(
+        "lead.email",
+        "is equal to",
+        "{{ lead.email_confirm }}",
+        email="a@b.com",
+        email_confirm="c@d.com",
+    )
+    assert one(
+        "lead.bid", "is greater than", "{{lead.floor}}", bid=12, floor={"normal": 10, "valid": True}
+    )
     assert one("lead.list", "includes", "{{lead.item}}", list=["a", "b"], item="B")
 
 
@@ -159,8 +232,17 @@ def test_template_missing_reference_fails_positive_passes_negated() -> None:
 
 def test_mixed_template_renders_string() -> None:
     """A template with text around variables renders to a string first."""
-    assert one("lead.full", "is equal to", "{{lead.first}} {{lead.last}}", full="Ann Lee", first="ann", last="LEE")
-    assert one("lead.hour", "is between", "{{lead.lo}}-{{lead.hi}}", hour="0915", lo="0830", hi="1645")
+    assert one(
+        "lead.full",
+        "is equal to",
+        "{{lead.first}} {{lead.last}}",
+        full="Ann Lee",
+        first="ann",
+        last="LEE",
+    )
+    assert one(
+        "lead.hour", "is between", "{{lead.lo}}-{{lead.hi}}", hour="0915", lo="0830", hi="1645"
+    )
 
 
 # -- operator semantics --------------------------------------------------------------
@@ -179,11 +261,21 @@ def test_equality_numbers_strings_arrays_booleans() -> None:
 def test_ordering_numbers_ranges_and_dates() -> None:
     """Comparisons use numbers, range averages, or epoch ms when both sides are dates."""
     assert one("lead.income", "is greater than or equal to", "$50,000", income="$60,000 per year")
-    assert one("lead.age", "is less than", 30, age={"normal": "20-30", "min": 20, "max": 30, "avg": 25, "valid": True})
+    assert one(
+        "lead.age",
+        "is less than",
+        30,
+        age={"normal": "20-30", "min": 20, "max": 30, "avg": 25, "valid": True},
+    )
     assert one("lead.age", "is less than", 30, age="20-30")
     assert one("submission.timestamp", "is greater than", "2024-03-01")
     assert one("submission.timestamp", "is less than or equal to", "03/05/2024 15:00") is False
-    assert one("lead.dob", "is less than", "2006-01-01", dob={"normal": "1980-05-17", "raw": "5/17/1980", "year": 1980, "valid": True})
+    assert one(
+        "lead.dob",
+        "is less than",
+        "2006-01-01",
+        dob={"normal": "1980-05-17", "raw": "5/17/1980", "year": 1980, "valid": True},
+    )
     assert not one("lead.word", "is greater than", 1, word="abc")
 
 
@@ -199,7 +291,9 @@ def test_between_forms_and_dates() -> None:
 
 def test_included_in_csv_quotes_and_types() -> None:
     """CSV rhv honours quotes and trims; numbers and booleans match across types."""
-    assert one("lead.city", "is included in", 'Austin, "Washington, DC" ,Boston', city="washington, dc")
+    assert one(
+        "lead.city", "is included in", 'Austin, "Washington, DC" ,Boston', city="washington, dc"
+    )
     assert one("lead.city", "is included in", "Austin , Boston", city="BOSTON")
     assert one("lead.zip", "is included in", [78701, 78702], zip="78701")
     assert one("lead.ok", "is included in", ["yes"], ok=True)
@@ -226,9 +320,11 @@ def test_matches_pattern_forms() -> None:
 
 def test_blank_cases() -> None:
     """Blank: missing, null, '', whitespace, [], {} and typed values with blank normal and raw."""
-    for value in (None, "", "   ", [], {}, {"normal": None, "raw": "", "valid": False}):
+    blanks: list[Any] = [None, "", "   ", [], {}, {"normal": None, "raw": "", "valid": False}]
+    for value in blanks:
         assert one("lead.x", "is blank", x=value), value
-    for value in (0, False, "a", [""], {"normal": None, "raw": "derp", "valid": False}):
+    filled: list[Any] = [0, False, "a", [""], {"normal": None, "raw": "derp", "valid": False}]
+    for value in filled:
         assert one("lead.x", "is not blank", x=value), value
 
 
@@ -276,11 +372,21 @@ def test_aliases_behave_like_canonical(alias: str, canonical: str, rhv: Any) -> 
 
 def test_explain_reasons() -> None:
     """explain is None on pass and names the failing rule and value otherwise."""
-    rs = compile_rule_set({"op": "and", "rules": [{"lhv": "vars.lead.state", "op": "is equal to", "rhv": "TX"}]})
+    rs = compile_rule_set(
+        {"op": "and", "rules": [{"lhv": "vars.lead.state", "op": "is equal to", "rhv": "TX"}]}
+    )
     assert rs.explain(ev(state="TX")) is None
     assert rs.explain(ev(state="CA")) == "vars.lead.state is equal to 'TX' failed: value was 'CA'"
     assert rs.explain(ev()) == "vars.lead.state is equal to 'TX' failed: value was missing"
-    orset = compile_rule_set({"op": "or", "rules": [{"lhv": "lead.a", "op": "is blank"}, {"lhv": "lead.b", "op": "format is valid"}]})
+    orset = compile_rule_set(
+        {
+            "op": "or",
+            "rules": [
+                {"lhv": "lead.a", "op": "is blank"},
+                {"lhv": "lead.b", "op": "format is valid"},
+            ],
+        }
+    )
     reason = orset.explain(ev(a="x", b={"raw": "q", "valid": False}))
     assert reason is not None
     assert "lead.a is blank failed: value was 'x'" in reason

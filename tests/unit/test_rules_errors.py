@@ -8,7 +8,6 @@ import pytest
 
 from streamer.rules import RuleError, compile_rule_set
 
-
 BASE = "pipeline[0].filter.rule_set"
 
 
@@ -106,14 +105,29 @@ def test_bad_rule_set_shapes() -> None:
 
 def test_nested_error_paths() -> None:
     """Errors inside a rule's rule_set or legacy rules carry the full nested path."""
-    nested = {"op": "and", "rules": [{**ok_rule(), "rule_set": {"op": "or", "rules": [ok_rule(), {"lhv": "a", "op": "nope"}]}}]}
+    nested = {
+        "op": "and",
+        "rules": [
+            {
+                **ok_rule(),
+                "rule_set": {"op": "or", "rules": [ok_rule(), {"lhv": "a", "op": "nope"}]},
+            }
+        ],
+    }
     assert err(nested).path == f"{BASE}.rules[0].rule_set.rules[1].op"
     legacy = [ok_rule(), {**ok_rule(), "rules": [{"lhv": "a", "op": "is between", "rhv": "x"}]}]
     assert err(legacy).path == f"{BASE}[1].rules[0].rhv"
-    assert err([{**ok_rule(), "rule_set": {"op": "and", "rules": []}, "rules": []}]).path == f"{BASE}[0].rules"
+    assert (
+        err([{**ok_rule(), "rule_set": {"op": "and", "rules": []}, "rules": []}]).path
+        == f"{BASE}[0].rules"
+    )
 
 
 def test_default_path_is_rule_set() -> None:
     """Without a path argument, errors start at 'rule_set'."""
-    with pytest.raises(RuleError, match=r"^rule_set\.rules\[0\]\.op: unknown operator 'gt'; did you mean 'is greater than'\?$"):
+    with pytest.raises(
+        RuleError,
+        match=r"^rule_set\.rules\[0\]\.op: unknown operator 'gt'; "
+        r"did you mean 'is greater than'\?$",
+    ):
         compile_rule_set({"op": "and", "rules": [{"lhv": "a", "op": "gt", "rhv": 1}]})

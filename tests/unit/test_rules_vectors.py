@@ -11,7 +11,6 @@ from test_rules_vectors_data import RULE_SET_VECTORS, VECTORS
 
 from streamer.rules import compile_rule_set, matches
 
-
 SHARED = Path("/work/shared/research/rules_vectors.json")
 
 # Vectors whose expected outcome we deliberately do not follow: id -> reason. Empty: the
@@ -50,7 +49,9 @@ def test_rule_set_vector(vector: dict[str, Any]) -> None:
 def test_embedded_copy_matches_research_file() -> None:
     """The embedded copy has exactly the research file's vectors and outcomes."""
     data = json.loads(SHARED.read_text())
-    theirs = {v["id"]: (v["lhv_value"], v["op"], v.get("rhv"), v["expected"]) for v in data["vectors"]}
+    theirs = {
+        v["id"]: (v["lhv_value"], v["op"], v.get("rhv"), v["expected"]) for v in data["vectors"]
+    }
     ours = {v["id"]: (v["lhv_value"], v["op"], v.get("rhv"), v["expected"]) for v in VECTORS}
     assert ours == theirs
     assert [v["id"] for v in data["rule_set_vectors"]] == [v["id"] for v in RULE_SET_VECTORS]
