@@ -36,6 +36,7 @@ class _Group:
     first_id: str = "f" * 24
     last_id: str = "0" * 24
     count: int = 0
+    ids: list[str] = field(default_factory=list)
     objects: list[BatchObject] = field(default_factory=list)
 
 
@@ -116,6 +117,7 @@ class Batcher:
         line = orjson.dumps(event)
         group = self._group(self._router(event))
         group.count += 1
+        group.ids.append(event_id)
         group.first_id = min(group.first_id, event_id)
         group.last_id = max(group.last_id, event_id)
         self._kept += 1
@@ -130,7 +132,7 @@ class Batcher:
     ) -> BatchObject:
         meta = ObjectMeta("application/json", None, hashlib.sha256(line).hexdigest(), 1)
         keyed = tuple((sink, per_event_key(prefix, event)) for sink, prefix in targets)
-        return BatchObject(keyed, line, meta, event_id, event_id)
+        return BatchObject(keyed, line, meta, event_id, event_id, (event_id,))
 
     def end_page(self) -> None:
         """Compress the lines the last page added (one call per page, not per event)."""
@@ -176,7 +178,9 @@ class Batcher:
                 (sink, batch_key(prefix, group.first_id, group.last_id, self._compression))
                 for sink, prefix in group.targets
             )
-            objects.append(BatchObject(keyed, data, meta, group.first_id, group.last_id))
+            objects.append(
+                BatchObject(keyed, data, meta, group.first_id, group.last_id, tuple(group.ids))
+            )
         self._seq += 1
         batch = Batch(
             seq=self._seq,

@@ -60,6 +60,7 @@ class BatchObject:
     meta: ObjectMeta
     first_id: str
     last_id: str
+    ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,32 +14,51 @@ from typing import Any
 
 import orjson
 
+from streamer.dedupe import DedupeWindow
 from streamer.errors import CheckpointError
-from streamer.ids import id_seconds, is_id
+from streamer.ids import id_seconds, is_id, synthetic_id
 
 VERSION = 1
 
 
 @dataclass(slots=True)
+class IntentObject:
+    """One object of an intent: where it goes and which event ids it holds."""
+
+    targets: list[tuple[str, str]]
+    ids: list[str]
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {"targets": [list(t) for t in self.targets], "ids": self.ids, "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> IntentObject:
+        """Parse one intent object."""
+        return cls(
+            targets=[(str(a), str(b)) for a, b in raw["targets"]],
+            ids=[str(i) for i in raw["ids"]],
+            sha256=str(raw["sha256"]),
+        )
+
+
+@dataclass(slots=True)
 class Intent:
-    """A batch being written: its targets and what committing it accounts for."""
+    """A batch being written: its objects and what committing it accounts for."""
 
     seq: int
-    targets: list[tuple[str, str]]
+    objects: list[IntentObject]
     covered: list[str]
     watermark: str | None
-    events: int
-    sha256: list[str]
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
         return {
             "seq": self.seq,
-            "targets": [list(t) for t in self.targets],
+            "objects": [o.to_json() for o in self.objects],
             "covered": self.covered,
             "watermark": self.watermark,
-            "events": self.events,
-            "sha256": self.sha256,
         }
 
     @classmethod
@@ -47,11 +66,9 @@ class Intent:
         """Parse one intent."""
         return cls(
             seq=int(raw["seq"]),
-            targets=[(str(a), str(b)) for a, b in raw["targets"]],
+            objects=[IntentObject.from_json(o) for o in raw["objects"]],
             covered=[str(i) for i in raw["covered"]],
             watermark=raw.get("watermark"),
-            events=int(raw.get("events", 0)),
-            sha256=[str(s) for s in raw.get("sha256", [])],
         )
 
 
@@ -60,7 +77,7 @@ class Checkpoint:
     """Everything the daemon needs to resume exactly where it left off."""
 
     cursor: str | None = None
-    seen: set[str] = field(default_factory=set)
+    seen: DedupeWindow = field(default_factory=DedupeWindow)
     intents: list[Intent] = field(default_factory=list)
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
@@ -71,8 +88,7 @@ class Checkpoint:
         """Forget dedupe ids older than ``keep_seconds`` behind the cursor."""
         if self.cursor is None:
             return
-        floor = id_seconds(self.cursor) - keep_seconds
-        self.seen = {i for i in self.seen if id_seconds(i) >= floor}
+        self.seen.evict_below(synthetic_id(id_seconds(self.cursor) - keep_seconds))
 
     def to_bytes(self) -> bytes:
         """Serialize (sorted, so diffs and tests are stable)."""
@@ -104,12 +120,12 @@ class Checkpoint:
             cursor = doc.get("cursor")
             if cursor is not None and not is_id(cursor):
                 raise ValueError(f"cursor {cursor!r} is not an event id")
-            seen = {str(i) for i in doc.get("seen", [])}
+            seen = [str(i) for i in doc.get("seen", [])]
             if not all(is_id(i) for i in seen):
                 raise ValueError("seen holds something that is not an event id")
             return cls(
                 cursor=cursor,
-                seen=seen,
+                seen=DedupeWindow(seen),
                 intents=[Intent.from_json(i) for i in doc.get("intents", [])],
                 sinks=dict(doc.get("sinks", {})),
                 totals={k: int(v) for k, v in doc.get("totals", {}).items()},

@@ -45,7 +45,9 @@ class AzureBlobSink:
         self.container_name = service.bucket
         self.label = sink_label(self.name, service)
         options = service.options
-        self.options = options if isinstance(options, ServiceSettings) else ServiceSettings.model_validate({})
+        self.options = (
+            options if isinstance(options, ServiceSettings) else ServiceSettings.model_validate({})
+        )
         credential = service.credential
         if not isinstance(credential, AzureCredential):
             raise FatalSinkError(

@@ -50,7 +50,9 @@ class S3Sink:
         self.bucket = service.bucket
         self.label = sink_label(self.name, service)
         options = service.options
-        self.options = options if isinstance(options, ServiceSettings) else ServiceSettings.model_validate({})
+        self.options = (
+            options if isinstance(options, ServiceSettings) else ServiceSettings.model_validate({})
+        )
         credential = service.credential
         if credential is not None and not isinstance(credential, AwsCredential):
             raise FatalSinkError(f"sink {self.label}: credential is not an aws credential")

@@ -1,0 +1,142 @@
+"""The checkpoint as one Azure blob, replaced by compare-and-swap on its ETag.
+
+Same protocol as :mod:`streamer.checkpoint.s3`: ``load`` remembers the ETag, ``save``
+sends ``If-Match`` (or ``If-None-Match: *`` for the first save), a lost race is a
+CheckpointError, and a save whose answer was lost is recognised on the retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import anyio
+from azure.core import MatchConditions
+from azure.storage.blob import ContentSettings
+from azure.storage.blob.aio import BlobClient
+
+from streamer.checkpoint.state import Checkpoint
+from streamer.config import AzureCredential
+from streamer.errors import CheckpointError, FatalSinkError
+from streamer.sinks._azure import (
+    AZURE_ERRORS,
+    CONFLICT_STATUSES,
+    azure_code,
+    azure_status,
+    classify,
+    open_blob_service,
+)
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class AzureCheckpointStore:
+    """``checkpoint.store: azure``: the checkpoint document in container ``bucket``."""
+
+    def __init__(
+        self,
+        credential: AzureCredential,
+        bucket: str,
+        key: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.container = bucket
+        self.key = key
+        self.label = f"azure://{bucket}/{key}"
+        self._credential = credential
+        self._timeout = timeout
+        self._blob: BlobClient | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._etag: str | None = None
+        self._lost: bytes | None = None
+
+    async def _ready(self) -> BlobClient:
+        if self._blob is None:
+            stack = contextlib.AsyncExitStack()
+            client = await open_blob_service(
+                stack, self._credential, io_timeout=self._timeout, label=f"checkpoint {self.label}"
+            )
+            self._blob = client.get_blob_client(self.container, self.key)
+            self._stack = stack
+        return self._blob
+
+    def _error(self, exc: Exception, doing: str) -> Exception:
+        err = classify(exc, label=f"checkpoint {self.label}", doing=doing, container=self.container)
+        if isinstance(err, FatalSinkError):
+            return CheckpointError(str(err))
+        return err
+
+    async def _read(self) -> tuple[bytes, str] | None:
+        blob = await self._ready()
+        try:
+            with anyio.fail_after(self._timeout):
+                stream = await blob.download_blob()
+                data: bytes = await stream.readall()
+        except AZURE_ERRORS as exc:
+            if azure_status(exc) == 404 and azure_code(exc) != "ContainerNotFound":
+                return None
+            raise self._error(exc, "GetBlob") from None
+        return data, str(stream.properties.etag)
+
+    async def load(self) -> Checkpoint | None:
+        """The saved checkpoint (its ETag is remembered for the next save), or None."""
+        found = await self._read()
+        if found is None:
+            self._etag = None
+            return None
+        data, self._etag = found
+        return Checkpoint.from_bytes(data, where=self.label)
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        """Replace the blob if nobody else changed it since our last load or save."""
+        data = checkpoint.to_bytes()
+        try:
+            self._etag = await self._put(data)
+        except CheckpointError:
+            if self._lost is None or not await self._adopt_lost():
+                raise
+            self._etag = await self._put(data)
+        self._lost = None
+
+    async def _put(self, data: bytes) -> str:
+        blob = await self._ready()
+        condition: dict[str, Any] = (
+            {"etag": self._etag, "match_condition": MatchConditions.IfNotModified}
+            if self._etag
+            else {"if_none_match": "*"}
+        )
+        try:
+            with anyio.fail_after(self._timeout):
+                response = await blob.upload_blob(
+                    data,
+                    length=len(data),
+                    overwrite=True,
+                    content_settings=ContentSettings(content_type="application/json"),
+                    validate_content=True,
+                    **condition,
+                )
+        except AZURE_ERRORS as exc:
+            if azure_status(exc) in CONFLICT_STATUSES and azure_code(exc) != "ContainerNotFound":
+                raise CheckpointError(
+                    f"checkpoint {self.label} was changed by another daemon since it was read; "
+                    "make sure only one daemon uses this checkpoint, then restart"
+                ) from None
+            self._lost = data
+            raise self._error(exc, "PutBlob") from None
+        return str(response["etag"])
+
+    async def _adopt_lost(self) -> bool:
+        """After a conflict: is the blob the bytes of our own save whose answer was lost?"""
+        found = await self._read()
+        if found is None or found[0] != self._lost:
+            return False
+        self._etag = found[1]
+        return True
+
+    async def aclose(self) -> None:
+        """Close the client."""
+        stack, self._stack, self._blob = self._stack, None, None
+        if stack is not None:
+            with anyio.CancelScope(shield=True):
+                await stack.aclose()

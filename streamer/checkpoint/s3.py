@@ -1,0 +1,133 @@
+"""The checkpoint as one S3 object, replaced by compare-and-swap on its ETag.
+
+``load`` remembers the ETag it read; ``save`` writes with ``If-Match: <etag>`` (or
+``If-None-Match: *`` when there was no object), so a second daemon sharing the key cannot
+silently overwrite the first: whichever saves second from a stale read gets a 412 and a
+CheckpointError. A save whose response was lost (timeout after the write landed) is
+recognised on the retry: if the object now holds exactly the bytes of that lost attempt,
+its ETag is adopted instead of reporting a conflict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import anyio
+
+from streamer.checkpoint.state import Checkpoint
+from streamer.config import AwsCredential
+from streamer.errors import CheckpointError, FatalSinkError
+from streamer.sinks._aws import CONFLICT_CODES, S3_ERRORS, classify, error_code, open_s3_client
+from streamer.sinks.s3 import content_md5
+
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+DEFAULT_TIMEOUT = 30.0
+
+
+class S3CheckpointStore:
+    """``checkpoint.store: s3``: the checkpoint document at ``s3://bucket/key``."""
+
+    def __init__(
+        self,
+        credential: AwsCredential | None,
+        bucket: str,
+        key: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.label = f"s3://{bucket}/{key}"
+        self._credential = credential
+        self._timeout = timeout
+        self._client: Any = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._etag: str | None = None
+        self._lost: bytes | None = None
+
+    async def _ready(self) -> Any:
+        if self._client is None:
+            stack = contextlib.AsyncExitStack()
+            self._client = await open_s3_client(
+                stack, self._credential, io_timeout=self._timeout, label=f"checkpoint {self.label}"
+            )
+            self._stack = stack
+        return self._client
+
+    def _error(self, exc: Exception, doing: str) -> Exception:
+        err = classify(exc, label=f"checkpoint {self.label}", doing=doing, bucket=self.bucket)
+        if isinstance(err, FatalSinkError):
+            return CheckpointError(str(err))
+        return err
+
+    async def _read(self) -> tuple[bytes, str] | None:
+        client = await self._ready()
+        try:
+            with anyio.fail_after(self._timeout):
+                response = await client.get_object(Bucket=self.bucket, Key=self.key)
+                async with response["Body"] as body:
+                    data: bytes = await body.read()
+        except S3_ERRORS as exc:
+            if error_code(exc) in _MISSING:
+                return None
+            raise self._error(exc, "GetObject") from None
+        return data, str(response["ETag"])
+
+    async def load(self) -> Checkpoint | None:
+        """The saved checkpoint (its ETag is remembered for the next save), or None."""
+        found = await self._read()
+        if found is None:
+            self._etag = None
+            return None
+        data, self._etag = found
+        return Checkpoint.from_bytes(data, where=self.label)
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        """Replace the object if nobody else changed it since our last load or save."""
+        data = checkpoint.to_bytes()
+        try:
+            self._etag = await self._put(data)
+        except CheckpointError:
+            if self._lost is None or not await self._adopt_lost():
+                raise
+            self._etag = await self._put(data)
+        self._lost = None
+
+    async def _put(self, data: bytes) -> str:
+        client = await self._ready()
+        condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
+        try:
+            with anyio.fail_after(self._timeout):
+                response = await client.put_object(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    Body=data,
+                    ContentMD5=content_md5(data),
+                    ContentType="application/json",
+                    **condition,
+                )
+        except S3_ERRORS as exc:
+            if error_code(exc) in CONFLICT_CODES:
+                raise CheckpointError(
+                    f"checkpoint {self.label} was changed by another daemon since it was read; "
+                    "make sure only one daemon uses this checkpoint, then restart"
+                ) from None
+            self._lost = data
+            raise self._error(exc, "PutObject") from None
+        return str(response["ETag"])
+
+    async def _adopt_lost(self) -> bool:
+        """After a conflict: is the object the bytes of our own save whose answer was lost?"""
+        found = await self._read()
+        if found is None or found[0] != self._lost:
+            return False
+        self._etag = found[1]
+        return True
+
+    async def aclose(self) -> None:
+        """Close the client."""
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            with anyio.CancelScope(shield=True):
+                await stack.aclose()

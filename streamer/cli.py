@@ -1,0 +1,196 @@
+"""``streamer`` command line: run, check, match, simulate, status, demo.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config. Errors are one line on
+stderr (what, where, what to do); ``--debug`` adds the traceback, with secrets masked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from streamer.errors import ConfigError, StreamerError
+from streamer.logs import redact, setup_logging
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", choices=["auto", "json", "console"], default=None)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (secrets masked)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All sub-commands."""
+    parser = argparse.ArgumentParser(prog="streamer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="the daemon: tail /events into the configured sinks")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("--until-caught-up", action="store_true", help="exit 0 once drained")
+    _common(p)
+
+    p = sub.add_parser("check", help="validate the config (and --connect to test sinks)")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("--connect", action="store_true", help="verify API key and write-test sinks")
+    _common(p)
+
+    p = sub.add_parser("match", help="offline: print events that match a rule set")
+    p.add_argument("rules")
+    p.add_argument("events", nargs="?")
+    p.add_argument("--explain", action="store_true", help="say which rule failed per event")
+    _common(p)
+
+    p = sub.add_parser("simulate", help="the built-in LeadConduit /events simulator")
+    from streamer.simulator import add_arguments  # noqa: PLC0415
+
+    add_arguments(p)
+    _common(p)
+
+    p = sub.add_parser("status", help="checkpoint, lag and last batch per sink")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("demo", help="simulator + daemon into ./demo-out, until caught up")
+    p.add_argument("--events", type=int, default=20000)
+    p.add_argument("--out", default="./demo-out")
+    p.add_argument("-c", "--config", default=None, help="default: the packaged demo config")
+    _common(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (also used by ``python -m streamer``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": cmd_run,
+        "check": cmd_check,
+        "match": cmd_match,
+        "simulate": cmd_simulate,
+        "status": cmd_status,
+        "demo": cmd_demo,
+    }
+    quiet = args.command in ("demo", "check", "status", "match")
+    setup_logging(args.log_level or ("warning" if quiet else "info"), args.log_format or "auto")
+    try:
+        return handlers[args.command](args)
+    except StreamerError as exc:
+        if args.debug:
+            traceback.print_exc(file=_RedactingStderr())
+        _fail(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc(file=_RedactingStderr())
+        print(
+            redact(f"streamer: unexpected {type(exc).__name__}: {exc} (run with --debug)"),
+            file=sys.stderr,
+        )
+        return 1
+
+
+class _RedactingStderr:
+    def write(self, text: str) -> int:
+        return sys.stderr.write(redact(text))
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def _fail(exc: StreamerError) -> None:
+    if isinstance(exc, ConfigError):
+        print(redact(f"streamer: config has {len(exc.problems)} problem(s):"), file=sys.stderr)
+        for problem in exc.problems:
+            print(redact(f"  {problem}"), file=sys.stderr)
+    else:
+        print(redact(f"streamer: {exc}"), file=sys.stderr)
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from streamer.config_loader import load_config  # noqa: PLC0415
+    from streamer.logs import register_secrets  # noqa: PLC0415
+
+    loaded = load_config(args.config)
+    register_secrets(loaded.secrets())
+    logging_settings = loaded.settings.logging
+    setup_logging(
+        args.log_level or logging_settings.level, args.log_format or logging_settings.format
+    )
+    return loaded
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``streamer run``."""
+    from streamer.app import run  # noqa: PLC0415
+
+    loaded = _load(args)
+    summary = anyio.run(lambda: run(loaded, until_caught_up=args.until_caught_up))
+    return 1 if summary.forced else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``streamer check``: config problems exit 2; ``--connect`` failures exit 1."""
+    loaded = _load(args)
+    print(f"config ok: {args.config}")
+    for service in loaded.services:
+        print(f"  service {service.label} prefix={service.prefix or '(none)'}")
+    if not args.connect:
+        return 0
+    from streamer.checks import connect_all  # noqa: PLC0415
+
+    results = anyio.run(connect_all, loaded)
+    ok = True
+    for name, good, message in results:
+        ok &= good
+        print(redact(f"  {'ok  ' if good else 'FAIL'} {name}: {message}"))
+    return 0 if ok else 1
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    """``streamer match``."""
+    from streamer.match import run_match  # noqa: PLC0415
+
+    return run_match(args.rules, args.events, explain=args.explain, out=sys.stdout, err=sys.stderr)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """``streamer simulate``."""
+    from streamer.simulator import options_from_args, serve  # noqa: PLC0415
+
+    try:
+        options = options_from_args(args)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    anyio.run(lambda: serve(options, args.host, args.port))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``streamer status``."""
+    from streamer.status import print_status  # noqa: PLC0415
+
+    loaded = _load(args)
+    return anyio.run(lambda: print_status(loaded, as_json=args.json))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``streamer demo``: the README's first command, end to end on the embedded default."""
+    from streamer.demo import run_demo  # noqa: PLC0415
+
+    config = Path(args.config) if args.config else Path(__file__).parent / "demo.yaml"
+    os.environ.setdefault("STREAMER_DEMO_OUT", args.out)
+    return anyio.run(lambda: run_demo(config, events=args.events, out=Path(args.out)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

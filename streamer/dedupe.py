@@ -1,0 +1,52 @@
+"""The dedupe window: ids already delivered (or in flight) near the cursor.
+
+A set answers "seen?" in O(1); a deque in insertion order lets eviction drop old ids
+in O(1) amortized, because main-stream ids arrive in increasing order. Late ids arrive
+out of order but are inside the window anyway, so they are evicted a little later than
+strictly necessary, never too early.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+
+class DedupeWindow:
+    """A set of ids with cheap eviction of everything below a floor id."""
+
+    __slots__ = ("_ids", "_order")
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        ordered = sorted(set(ids))
+        self._ids = set(ordered)
+        self._order: deque[str] = deque(ordered)
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def add(self, event_id: str) -> None:
+        """Remember ``event_id``."""
+        if event_id not in self._ids:
+            self._ids.add(event_id)
+            self._order.append(event_id)
+
+    def update(self, ids: Iterable[str]) -> None:
+        """Remember several ids."""
+        for event_id in ids:
+            self.add(event_id)
+
+    def evict_below(self, floor_id: str) -> int:
+        """Forget ids below ``floor_id`` (from the old end); returns how many went."""
+        gone = 0
+        order, ids = self._order, self._ids
+        while order and order[0] < floor_id:
+            ids.discard(order.popleft())
+            gone += 1
+        return gone

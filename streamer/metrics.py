@@ -1,0 +1,112 @@
+"""Prometheus metrics and the ``/metrics``, ``/healthz``, ``/readyz`` endpoints.
+
+Names follow Prometheus conventions (``streamer_<noun>_<unit>_total``). Labels are
+service names, stage names and error kinds: never keys, buckets' secrets or event data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+
+class Metrics:
+    """Every metric the daemon exports, on a private registry (tests get their own)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.fetched = Counter("streamer_events_fetched", "Events fetched from the API", registry=r)
+        self.kept = Counter("streamer_events_kept", "Events that passed every stage", registry=r)
+        self.dropped = Counter(
+            "streamer_events_dropped", "Events dropped, by stage", ["stage"], registry=r
+        )
+        self.written_events = Counter(
+            "streamer_events_written", "Events durably written, by service", ["service"],
+            registry=r,
+        )
+        self.written_bytes = Counter(
+            "streamer_bytes_written", "Bytes durably written, by service", ["service"], registry=r
+        )
+        self.written_objects = Counter(
+            "streamer_objects_written", "Objects created, by service", ["service", "outcome"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "streamer_batch_write_seconds", "Time to write one object, by service", ["service"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=r,
+        )
+        self.errors = Counter(
+            "streamer_errors", "Errors by component and kind", ["component", "kind"], registry=r
+        )
+        self.retries = Counter(
+            "streamer_retries", "Retried requests, by component", ["component"], registry=r
+        )
+        self.checkpoint_time = Gauge(
+            "streamer_checkpoint_timestamp_seconds", "Creation time of the checkpoint id",
+            registry=r,
+        )
+        self.lag = Gauge(
+            "streamer_checkpoint_lag_seconds", "How far the checkpoint is behind now", registry=r
+        )
+        self.late_caught = Counter(
+            "streamer_late_events_caught", "Late-visible events delivered by the re-scan",
+            registry=r,
+        )
+        self.late_beyond = Counter(
+            "streamer_late_events_beyond_window",
+            "Late events found beyond lag_window (delivered; widen the window)", registry=r,
+        )
+        self.inflight_bytes = Gauge(
+            "streamer_inflight_bytes", "Encoded bytes of batches not yet durable", registry=r
+        )
+        self.retention_days_left = Gauge(
+            "streamer_checkpoint_retention_days_left",
+            "Days before the checkpoint falls out of LeadConduit's 90-day retention", registry=r,
+        )
+        self.up = Gauge("streamer_up", "1 while the daemon runs", registry=r)
+        self.started = time.monotonic()
+        self.last_progress = time.monotonic()
+        self.ready = False
+        self.idle = False
+
+    def progressed(self) -> None:
+        """The checkpoint moved or the source answered: the daemon is not stuck."""
+        self.last_progress = time.monotonic()
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)
+
+
+def health_app(metrics: Metrics, stuck_after: float, extra: Callable[[], dict[str, object]]) -> web.Application:
+    """``/metrics``, ``/healthz`` (alive) and ``/readyz`` (ready and not stuck)."""
+
+    async def metrics_view(_request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(_request: web.Request) -> web.Response:
+        quiet = time.monotonic() - metrics.last_progress
+        stuck = quiet > stuck_after and not metrics.idle
+        ok = metrics.ready and not stuck
+        body = {"ready": metrics.ready, "stuck": stuck, "seconds_since_progress": round(quiet, 1)}
+        body.update(extra())
+        return web.json_response(body, status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

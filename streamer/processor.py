@@ -1,0 +1,129 @@
+"""The stage chain: run each page's events through the stages into the batcher.
+
+It sits between the poller and the writer on bounded streams. It seals a batch when the
+batcher says so (count, bytes, age, hour boundary) and hands it to the writer; when the
+writer is slow, ``send`` blocks, the page stream fills, and the poller waits: memory stays
+bounded by the stream sizes, never by the backlog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+import structlog
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from streamer.batcher import Batcher
+from streamer.metrics import Metrics
+from streamer.records import Batch, Page
+from streamer.stages.base import Stage
+
+log = structlog.get_logger("streamer.processor")
+
+
+@dataclass(slots=True)
+class ProcessorStats:
+    """Counts for the summary line."""
+
+    fetched: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    late: int = 0
+
+
+class Processor:
+    """Consumes pages, produces sealed batches."""
+
+    def __init__(
+        self,
+        stages: Sequence[Stage],
+        batcher: Batcher,
+        *,
+        cursor: str,
+        metrics: Metrics,
+        on_caught_up: Callable[[], None] | None = None,
+    ) -> None:
+        self.stages = list(stages)
+        self.batcher = batcher
+        self.last_main = cursor
+        self.metrics = metrics
+        self.on_caught_up = on_caught_up
+        self.stats = ProcessorStats()
+        self.caught_up = False
+
+    async def run(
+        self, pages: ObjectReceiveStream[Page], batches: ObjectSendStream[Batch]
+    ) -> None:
+        """Until the page stream ends; then seal and hand over what is open."""
+        async with pages, batches:
+            while True:
+                page: Page | None = None
+                ended = False
+                timeout = self.batcher.age_left() if self.batcher.open_covered else None
+                with anyio.move_on_after(timeout):
+                    try:
+                        page = await pages.receive()
+                    except anyio.EndOfStream:
+                        ended = True
+                if ended:
+                    break
+                if page is None:
+                    await self._seal(batches, "max_age")
+                    continue
+                await self._handle(page, batches)
+            await self._seal(batches, "shutdown")
+
+    async def _seal(self, batches: ObjectSendStream[Batch], why: str) -> None:
+        self.batcher.watermark = self.last_main
+        batch = self.batcher.seal()
+        if batch is not None:
+            log.debug("batch.sealed", seq=batch.seq, events=batch.kept, reason=why)
+            await batches.send(batch)
+
+    async def _handle(self, page: Page, batches: ObjectSendStream[Batch]) -> None:
+        if page.caught_up:
+            self.caught_up = True
+            self.metrics.idle = True
+            self.metrics.progressed()
+            self.last_main = max(self.last_main, page.cursor or self.last_main)
+            if self.on_caught_up is not None:
+                await self._seal(batches, "caught_up")
+                self.on_caught_up()
+            elif not self.batcher.open_covered:
+                await self._seal(batches, "idle")
+            return
+        self.metrics.idle = False
+        batcher, stages, stats = self.batcher, self.stages, self.stats
+        stats.fetched += len(page.events)
+        self.metrics.fetched.inc(len(page.events))
+        if page.late:
+            stats.late += len(page.events)
+        kept = 0
+        for event in page.events:
+            event_id: str = event["id"]
+            if not page.late and batcher.crosses_hour(event_id):
+                await self._seal(batches, "hour")
+            out: dict[str, object] | None = event
+            dropped_by = ""
+            for stage in stages:
+                out = stage.process(out)  # type: ignore[arg-type]
+                if out is None:
+                    dropped_by = stage.name
+                    break
+            if out is None:
+                stats.dropped[dropped_by] = stats.dropped.get(dropped_by, 0) + 1
+                self.metrics.dropped.labels(dropped_by).inc()
+            else:
+                kept += 1
+            batcher.add(event_id, out, dropped_by=dropped_by)
+            if not page.late and event_id > self.last_main:
+                self.last_main = event_id
+            if batcher.full():
+                await self._seal(batches, "full")
+        self.metrics.kept.inc(kept)
+        stats.kept += kept
+        batcher.end_page()
+        if page.cursor and page.cursor > self.last_main:
+            self.last_main = page.cursor

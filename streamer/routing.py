@@ -1,0 +1,79 @@
+"""``firehose.route: event``: write each event where its own ``firehose`` object says.
+
+That is exactly what LeadConduit's firehose does: every event carries its flow's
+firehose config (``enabled``, ``bucket``, ``prefix``, ``services.aws/azure``). The
+``credential_id`` in an event is LeadConduit's credential id; it is looked up under
+``credentials`` by that id, and falls back to the credential of the statically
+configured service of the same kind. An event whose firehose is disabled is written
+nowhere (as in LeadConduit); a service with no usable credential is logged and skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from streamer.config_loader import LoadedConfig
+from streamer.services import ResolvedService
+from streamer.sinks.base import Sink
+
+log = structlog.get_logger("streamer.routing")
+Target = tuple[str, str]
+
+
+class EventRouter:
+    """Maps an event to ``(sink name, prefix)`` targets; registers the services it needs."""
+
+    def __init__(self, loaded: LoadedConfig, sinks: dict[str, Sink]) -> None:
+        self.settings = loaded.settings
+        self.static = {s.name: s for s in loaded.services}
+        self.sinks = sinks
+        self.services: dict[str, ResolvedService] = {}
+        self._cache: dict[bytes, tuple[Target, ...]] = {}
+        self._warned: set[str] = set()
+
+    def __call__(self, event: dict[str, Any]) -> tuple[Target, ...]:
+        fh = event.get("firehose")
+        if not isinstance(fh, dict) or not fh.get("enabled"):
+            return ()
+        targets: list[Target] = []
+        services = fh.get("services")
+        if not isinstance(services, dict) or not services:
+            services = {"aws": {}}
+        for kind in ("aws", "azure"):
+            svc = services.get(kind)
+            if not isinstance(svc, dict):
+                continue
+            enabled = svc.get("enabled", fh.get("enabled"))
+            bucket = svc.get("bucket") or fh.get("bucket")
+            if not enabled or not bucket:
+                continue
+            prefix = str(svc.get("prefix") if svc.get("prefix") is not None else fh.get("prefix") or "")
+            cred_id = str(svc.get("credential_id") or fh.get("credential_id") or "")
+            name = self._register(kind, str(bucket), cred_id)
+            if name is not None:
+                targets.append((name, prefix.strip("/")))
+        return tuple(targets)
+
+    def _register(self, kind: str, bucket: str, cred_id: str) -> str | None:
+        credential = self.settings.credentials.get(cred_id)
+        used_id: str | None = cred_id
+        if credential is None or credential.service != kind:
+            fallback = self.static.get(kind)
+            credential = fallback.credential if fallback else None
+            used_id = fallback.credential_id if fallback else None
+            if fallback is None:
+                if f"{kind}:{cred_id}" not in self._warned:
+                    self._warned.add(f"{kind}:{cred_id}")
+                    log.warning("routing.credential_unknown", service=kind, credential_id=cred_id)
+                return None
+        name = f"{kind}:{bucket}:{used_id or 'default'}"
+        if name not in self.services:
+            opts = self.static[kind].options if kind in self.static else None
+            from streamer.config import ServiceSettings  # noqa: PLC0415
+
+            self.services[name] = ResolvedService(
+                kind, bucket, "", used_id, credential, opts or ServiceSettings()
+            )
+        return name

@@ -1,0 +1,326 @@
+"""Everything a run needs, opened in order and closed in reverse (one AsyncExitStack).
+
+Start-up does every check that can fail before anything is fetched: the checkpoint
+store is readable and not held by another daemon, every sink's bucket exists and the
+credentials work, interrupted batches of a previous run are finished or abandoned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import stamina
+import structlog
+
+from streamer.batcher import Router, static_router
+from streamer.checkpoint.base import CheckpointStore
+from streamer.checkpoint.state import Checkpoint
+from streamer.config import Settings
+from streamer.config_loader import LoadedConfig
+from streamer.dedupe import DedupeWindow
+from streamer.errors import CheckpointError, RetriableError
+from streamer.ids import id_seconds, synthetic_id
+from streamer.logs import register_secrets
+from streamer.metrics import Metrics
+from streamer.records import BatchObject, PutOutcome
+from streamer.routing import EventRouter
+from streamer.sinks.base import Sink
+from streamer.sinks.factory import build_sink
+from streamer.source.budget import RequestBudget
+from streamer.source.client import LeadConduitClient
+from streamer.source.leadconduit import LeadConduitSource
+from streamer.stages.base import Stage, build_pipeline
+from streamer.writer import Writer
+
+log = structlog.get_logger("streamer.runtime")
+RETENTION_DAYS = 90
+RETENTION_WARN_DAYS = 80
+
+
+def build_store(settings: Settings) -> CheckpointStore:
+    """The configured checkpoint store."""
+    ck = settings.checkpoint
+    if ck.store == "s3":
+        from streamer.checkpoint.s3 import S3CheckpointStore  # noqa: PLC0415
+
+        cred = settings.credentials.get(ck.credential_id) if ck.credential_id else None
+        return S3CheckpointStore(cred, ck.bucket or "", ck.key)  # type: ignore[arg-type]
+    if ck.store == "azure":
+        from streamer.checkpoint.azure import AzureCheckpointStore  # noqa: PLC0415
+
+        cred = settings.credentials[ck.credential_id or ""]
+        return AzureCheckpointStore(cred, ck.bucket or "", ck.key)  # type: ignore[arg-type]
+    if ck.store == "memory":
+        from streamer.checkpoint.memory import MemoryCheckpointStore  # noqa: PLC0415
+
+        return MemoryCheckpointStore()
+    from streamer.checkpoint.file import FileCheckpointStore  # noqa: PLC0415
+
+    return FileCheckpointStore(ck.path)
+
+
+def start_cursor(settings: Settings, checkpoint: Checkpoint) -> str:
+    """Resume point: the checkpoint, else ``start.after_id``, ``start.at``, or now."""
+    if checkpoint.cursor:
+        return checkpoint.cursor
+    start = settings.source.start
+    if start.after_id:
+        return start.after_id
+    if start.at is not None:
+        return synthetic_id(start.at.timestamp())
+    return synthetic_id(time.time())
+
+
+def retention_check(cursor: str, metrics: Metrics, *, from_checkpoint: bool = True) -> None:
+    """Say loudly when the resume point is (nearly) past LeadConduit's 90-day retention."""
+    age_days = (time.time() - id_seconds(cursor)) / 86400
+    metrics.retention_days_left.set(RETENTION_DAYS - age_days)
+    if not from_checkpoint and age_days >= RETENTION_DAYS:
+        log.info("checkpoint.starting_at_oldest_retained", start=cursor)
+    elif age_days >= RETENTION_DAYS:
+        log.error(
+            "checkpoint.beyond_retention",
+            cursor=cursor,
+            age_days=round(age_days, 1),
+            hint="LeadConduit deleted events older than 90 days; those cannot be fetched",
+        )
+    elif age_days >= RETENTION_WARN_DAYS:
+        log.warning(
+            "checkpoint.near_retention",
+            cursor=cursor,
+            age_days=round(age_days, 1),
+            hint="catch up soon: LeadConduit deletes events after 90 days",
+        )
+
+
+async def _open_sink(sink: Sink) -> None:
+    """Open a sink; unreachable endpoints are retried (the network may come up later)."""
+    for attempt in stamina.retry_context(
+        on=RetriableError, attempts=None, timeout=None, wait_initial=0.5, wait_max=30.0
+    ):
+        with attempt:
+            if attempt.num > 1:
+                log.warning("sink.open_retried", sink=sink.label, attempt=attempt.num)
+            await sink.open()
+
+
+@dataclass
+class Runtime:
+    """The opened parts of a run."""
+
+    loaded: LoadedConfig
+    metrics: Metrics
+    store: CheckpointStore
+    sinks: dict[str, Sink]
+    writer: Writer
+    source: LeadConduitSource
+    stages: list[Stage]
+    router: Router
+    cursor: str
+    known: DedupeWindow
+    owner: dict[str, Any]
+    recovered: dict[str, int] = field(default_factory=dict)
+    _last_save: float = field(default_factory=time.monotonic)
+
+    def after_commit(self) -> None:
+        """Refresh gauges after each durable batch."""
+        self._last_save = time.monotonic()
+        cursor = self.writer.checkpoint.cursor
+        if cursor:
+            self.metrics.checkpoint_time.set(id_seconds(cursor))
+            self.metrics.lag.set(max(0.0, time.time() - id_seconds(cursor)))
+        self.metrics.progressed()
+
+    async def background(self) -> None:
+        """Progress lines, the lease heartbeat and the metrics endpoint."""
+        settings = self.loaded.settings
+        async with anyio.create_task_group() as tg:
+            if settings.metrics.port is not None:
+                tg.start_soon(self._serve_metrics)
+            interval = settings.logging.progress_interval
+            last = (time.monotonic(), 0)
+            while True:
+                await anyio.sleep(min(interval, settings.checkpoint.lease_ttl / 3))
+                now = time.monotonic()
+                if now - self._last_save >= settings.checkpoint.lease_ttl / 3:
+                    await self.writer.store.save(self.writer.checkpoint)
+                    self._last_save = now
+                if now - last[0] >= interval:
+                    written = self.writer.events_written
+                    cursor = self.writer.checkpoint.cursor
+                    lag = time.time() - id_seconds(cursor) if cursor else None
+                    log.info(
+                        "streamer.progress",
+                        events_written=written,
+                        rate=round((written - last[1]) / (now - last[0]), 1),
+                        fetched=self.source.fetched,
+                        cursor=cursor,
+                        lag_seconds=round(lag, 1) if lag is not None else None,
+                        late_caught=self.source.late_caught,
+                    )
+                    last = (now, written)
+
+    async def _serve_metrics(self) -> None:
+        from aiohttp import web  # noqa: PLC0415
+
+        from streamer.metrics import health_app  # noqa: PLC0415
+
+        settings = self.loaded.settings.metrics
+        app = health_app(self.metrics, settings.stuck_after, self._ready_detail)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        log.info("metrics.started", host=settings.host, port=settings.port)
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await runner.cleanup()
+
+    def _ready_detail(self) -> dict[str, object]:
+        return {"cursor": self.writer.checkpoint.cursor, "idle": self.metrics.idle}
+
+    async def finish(self, *, clean: bool) -> None:
+        """Release the lease on a clean stop so a restart need not wait for it to expire."""
+        if clean:
+            with anyio.CancelScope(shield=True):
+                self.writer.checkpoint.owner = None
+                await self.store.save(self.writer.checkpoint)
+                log.info("checkpoint.saved", cursor=self.writer.checkpoint.cursor)
+
+
+def _acquire(checkpoint: Checkpoint, owner: dict[str, Any], ttl: float, where: str) -> None:
+    held = checkpoint.owner
+    if not held or held.get("id") == owner["id"]:
+        return
+    updated = checkpoint.updated_at
+    if updated is not None:
+        age = time.time() - dt.datetime.fromisoformat(updated).timestamp()
+        if age < ttl:
+            raise CheckpointError(
+                f"checkpoint {where} is held by another streamer (host {held.get('host')}, "
+                f"pid {held.get('pid')}, {age:.0f}s ago); stop it, or wait "
+                f"{ttl - age:.0f}s if it is dead"
+            )
+    log.warning("checkpoint.lease_taken_over", previous=held)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    loaded: LoadedConfig,
+    *,
+    metrics: Metrics,
+    sinks: dict[str, Sink] | None = None,
+    store: CheckpointStore | None = None,
+    transport: Any = None,
+) -> AsyncIterator[Runtime]:
+    """Open store, checkpoint, sinks, source; recover; yield; close in reverse."""
+    settings = loaded.settings
+    register_secrets(loaded.secrets())
+    stages = build_pipeline(settings.pipeline)
+    async with contextlib.AsyncExitStack() as stack:
+        store = store or build_store(settings)
+        stack.push_async_callback(store.aclose)
+        check = getattr(store, "check_writable", None)
+        if check is not None:
+            check()
+        checkpoint = await store.load() or Checkpoint()
+        owner = {"id": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
+        _acquire(checkpoint, owner, settings.checkpoint.lease_ttl, store.label)
+        if sinks is None:
+            sinks = {s.name: build_sink(s) for s in loaded.services}
+        for sink in sinks.values():
+            stack.push_async_callback(sink.aclose)
+        async with anyio.create_task_group() as tg:
+            for sink in sinks.values():
+                tg.start_soon(_open_sink, sink)
+        checkpoint.owner = owner
+        await store.save(checkpoint)
+
+        def on_written(sink: str, obj: BatchObject, outcome: PutOutcome, seconds: float) -> None:
+            metrics.written_objects.labels(sink, outcome.value).inc()
+            if outcome is PutOutcome.CREATED:
+                metrics.written_events.labels(sink).inc(obj.meta.events)
+                metrics.written_bytes.labels(sink).inc(len(obj.data))
+            metrics.batch_seconds.labels(sink).observe(seconds)
+
+        src = settings.source
+        event_router = EventRouter(loaded, sinks) if settings.firehose.route == "event" else None
+
+        async def sink_factory(name: str) -> Sink:
+            if event_router is None or name not in event_router.services:
+                raise KeyError(f"no sink named {name!r}")
+            sink = build_sink(event_router.services[name], name=name)
+            stack.push_async_callback(sink.aclose)
+            await _open_sink(sink)
+            return sink
+
+        writer = Writer(
+            sinks,
+            store,
+            checkpoint,
+            keep_seconds=2 * src.lag_window + 1,
+            on_written=on_written,
+            sink_factory=sink_factory,
+        )
+        recovered = await writer.recover()
+        router: Router = event_router or static_router([(s.name, s.prefix) for s in loaded.services])
+        client = LeadConduitClient(
+            src.base_url,
+            src.api_key.get_secret_value(),
+            timeout=src.timeout,
+            max_backoff=src.max_backoff,
+            budget=RequestBudget(src.requests_per_second, src.max_concurrency),
+            transport=transport,
+        )
+        stack.push_async_callback(client.aclose)
+        query: dict[str, Any] = {}
+        if src.query.rules:
+            import orjson  # noqa: PLC0415
+
+            query["rules"] = orjson.dumps(src.query.rules).decode()
+        if src.query.include:
+            query["include"] = sorted({*src.query.include, "id", "vars.lead.id"})
+        if src.query.exclude:
+            query["exclude"] = list(src.query.exclude)
+
+        def on_late(ids: list[str], beyond: bool) -> None:
+            (metrics.late_beyond if beyond else metrics.late_caught).inc(len(ids))
+
+        source = LeadConduitSource(
+            client,
+            page_size=src.page_size,
+            poll_interval=src.poll_interval,
+            lag_window=src.lag_window,
+            query=query,
+            on_late=on_late,
+        )
+        cursor = start_cursor(settings, checkpoint)
+        retention_check(cursor, metrics, from_checkpoint=checkpoint.cursor is not None)
+        known = DedupeWindow(checkpoint.seen)
+        log.info(
+            "streamer.started",
+            cursor=cursor,
+            services=[s.label for s in loaded.services],
+            checkpoint=store.label,
+            recovered=recovered,
+        )
+        metrics.ready = True
+        metrics.up.set(1)
+        rt = Runtime(
+            loaded, metrics, store, sinks, writer, source, stages, router, cursor, known, owner,
+            recovered,
+        )
+        rt.after_commit()
+        yield rt
+        metrics.up.set(0)

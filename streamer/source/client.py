@@ -1,0 +1,173 @@
+"""HTTP access to LeadConduit's events API: one place that maps responses to errors.
+
+Every request carries ``Accept: application/json`` (without it the API answers 403
+"misconfigured csrf"), Basic auth with user ``API``, and a timeout. 429/5xx, resets,
+timeouts and malformed bodies are retriable (honouring ``Retry-After``); 401/403/404 and
+other 4xx are fatal with a message that says what to check. The API key is never put
+in a message: httpx keeps it in the Authorization header only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+import orjson
+import stamina
+import structlog
+
+from streamer.errors import FatalSourceError, RetriableError, RetriableSourceError
+from streamer.ids import is_id
+from streamer.source.budget import RequestBudget
+
+log = structlog.get_logger("streamer.source")
+Params = Sequence[tuple[str, str | int]]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def classify(response: httpx.Response, url: str) -> None:
+    """Raise the right error for a non-2xx response (the one place this is decided)."""
+    status = response.status_code
+    if status < 300:
+        return
+    if status == 429 or status >= 500:
+        raise RetriableSourceError(
+            f"LeadConduit answered {status} for {url}", retry_after=_retry_after(response)
+        )
+    if status == 401:
+        raise FatalSourceError(
+            f"LeadConduit refused the API key (401) at {url}; check source.api_key "
+            "(and that the account has access to Leads)"
+        )
+    if status == 403:
+        raise FatalSourceError(
+            f"LeadConduit answered 403 at {url}; check source.api_key and that "
+            "base_url points at LeadConduit"
+        )
+    if status == 404:
+        raise FatalSourceError(
+            f"no events API at {url} (404); check source.base_url (https://app.leadconduit.com)"
+        )
+    detail = ""
+    try:
+        body = response.json()
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            detail = f": {body['error'][:200]}"
+    except ValueError:
+        pass
+    raise FatalSourceError(f"LeadConduit rejected the request {url} ({status}){detail}")
+
+
+def parse_page(body: bytes, url: str) -> list[dict[str, Any]]:
+    """Decode a page; anything that is not a list of events with ids is retriable."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise RetriableSourceError(f"malformed page from {url}: invalid JSON") from None
+    if not isinstance(data, list):
+        raise RetriableSourceError(f"malformed page from {url}: expected a JSON array")
+    for event in data:
+        if not isinstance(event, dict) or not is_id(event.get("id")):
+            raise RetriableSourceError(f"malformed page from {url}: an event without a valid id")
+    return data
+
+
+def _retry_hook(exc: Exception) -> bool | float:
+    if isinstance(exc, RetriableError):
+        return exc.retry_after if exc.retry_after is not None else True
+    return False
+
+
+class LeadConduitClient:
+    """Fetches pages with retries; shared by the live poller, backfill and ``check``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        max_backoff: float = 60.0,
+        budget: RequestBudget | None = None,
+        attempts: int | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._budget = budget or RequestBudget(None, 4)
+        self._max_backoff = max_backoff
+        self._attempts = attempts
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            auth=httpx.BasicAuth("API", api_key),
+            headers={"Accept": "application/json", "User-Agent": "streamer/0.1"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        )
+        self.requests = 0
+        self.retries = 0
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def _once(self, path: str, params: Params) -> bytes:
+        url = f"{self.base_url}{path}"
+        async with self._budget:
+            self.requests += 1
+            try:
+                response = await self._http.get(path, params=list(params))
+                body = response.content
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                self._budget.backed_off()
+                raise RetriableSourceError(
+                    f"request to {url} failed: {type(exc).__name__}"
+                ) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            self._budget.backed_off()
+        classify(response, url)
+        ctype = response.headers.get("content-type", "")
+        if "json" not in ctype and body.lstrip()[:1] == b"<":
+            raise FatalSourceError(
+                f"{url} answered HTML, not JSON: source.base_url is not the LeadConduit API"
+            )
+        self._budget.succeeded()
+        return body
+
+    async def get(self, path: str, params: Params) -> bytes:
+        """GET with jittered exponential backoff on retriable errors (forever by default)."""
+        for attempt in stamina.retry_context(
+            on=_retry_hook,
+            attempts=self._attempts,
+            timeout=None,
+            wait_initial=0.2,
+            wait_max=self._max_backoff,
+            wait_jitter=0.5,
+        ):
+            with attempt:
+                if attempt.num > 1:
+                    self.retries += 1
+                return await self._once(path, params)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def events(self, params: Mapping[str, Any] | Params) -> list[dict[str, Any]]:
+        """One page of ``GET /events``, validated."""
+        items = list(params.items()) if isinstance(params, Mapping) else list(params)
+        flat: list[tuple[str, str | int]] = []
+        for key, value in items:
+            if isinstance(value, list | tuple):
+                flat.extend((key, str(v)) for v in value)
+            elif value is not None:
+                flat.append((key, value))
+        body = await self.get("/events", flat)
+        return parse_page(body, f"{self.base_url}/events")
