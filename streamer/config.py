@@ -69,7 +69,7 @@ class QuerySettings(Model):
         if self.rules:
             from streamer.rules import compile_rule_set  # noqa: PLC0415
 
-            compile_rule_set({"op": "and", "rules": self.rules}, path="source.query.rules")
+            compile_rule_set(self.rules, path="source.query.rules")
         return self
 
 
@@ -129,11 +129,12 @@ class AzureCredential(Model):
     connection_string: SecretStr | None = None
     account_url: str | None = None
 
-    @model_validator(mode="after")
-    def _one(self) -> AzureCredential:
-        if not self.connection_string and not self.account_url:
-            raise ValueError("set connection_string, or account_url for managed identity")
-        return self
+    @property
+    def usable(self) -> bool:
+        """Whether it names an account at all (checked only where it is used)."""
+        return bool(self.account_url) or bool(
+            self.connection_string and self.connection_string.get_secret_value()
+        )
 
 
 Credential = Annotated[AwsCredential | AzureCredential, Field(discriminator="service")]

@@ -169,7 +169,7 @@ def _strip(tp: Any) -> Any:
 
 
 def _format_error(err: Any) -> str:
-    loc = tuple(p for p in err["loc"] if p not in ("filter", "transform") or True)
+    loc = tuple(err["loc"])
     # pydantic inserts union tags (e.g. 'aws', 'filter') into loc; drop tags that
     # duplicate the next real key so paths read like the YAML.
     clean: list[Any] = []
@@ -177,6 +177,8 @@ def _format_error(err: Any) -> str:
         if clean and part == clean[-1]:
             continue
         clean.append(part)
+    if len(clean) >= 3 and clean[0] == "credentials" and clean[2] in ("aws", "azure"):
+        del clean[2]
     loc = tuple(clean)
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -193,7 +195,7 @@ def _format_error(err: Any) -> str:
         return f"{_path(loc)}: required key is missing"
     msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     got = err.get("input")
-    shown = "" if isinstance(got, dict | list) or loc[-1:] in (("api_key",),) else f" (got {got!r})"
+    shown = "" if isinstance(got, dict | list) or "got " in msg else f" (got {got!r})"
     if any(str(p) in SECRET_FIELDS for p in loc):
         shown = ""
     return f"{_path(loc)}: {msg}{shown}"
@@ -215,6 +217,12 @@ def parse_settings(raw: object, *, base: Path, env: dict[str, str] | None = None
         raise ConfigError(problems) from None
     services, more = resolve_services(settings)
     problems.extend(more)
+    try:
+        from streamer.stages.base import build_pipeline  # noqa: PLC0415
+
+        build_pipeline(settings.pipeline)
+    except ValueError as exc:
+        problems.append(str(exc))
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(settings, services, None)

@@ -79,6 +79,11 @@ def resolve_services(settings: Settings) -> tuple[list[ResolvedService], list[st
                     f"not {name}"
                 )
                 credential = None
+            elif isinstance(credential, AzureCredential) and not credential.usable:
+                problems.append(
+                    f"credentials.{cred_id}: set connection_string (or account_url for managed "
+                    "identity); it is empty"
+                )
         elif name == "azure":
             problems.append(
                 f"{path}.credential_id: azure needs a credential (connection_string or account_url)"

@@ -54,9 +54,15 @@ class AzureCheckpointStore:
     async def _ready(self) -> BlobClient:
         if self._blob is None:
             stack = contextlib.AsyncExitStack()
-            client = await open_blob_service(
-                stack, self._credential, io_timeout=self._timeout, label=f"checkpoint {self.label}"
-            )
+            try:
+                client = await open_blob_service(
+                    stack,
+                    self._credential,
+                    io_timeout=self._timeout,
+                    label=f"checkpoint {self.label}",
+                )
+            except FatalSinkError as exc:
+                raise CheckpointError(str(exc)) from None
             self._blob = client.get_blob_client(self.container, self.key)
             self._stack = stack
         return self._blob

@@ -49,9 +49,15 @@ class S3CheckpointStore:
     async def _ready(self) -> Any:
         if self._client is None:
             stack = contextlib.AsyncExitStack()
-            self._client = await open_s3_client(
-                stack, self._credential, io_timeout=self._timeout, label=f"checkpoint {self.label}"
-            )
+            try:
+                self._client = await open_s3_client(
+                    stack,
+                    self._credential,
+                    io_timeout=self._timeout,
+                    label=f"checkpoint {self.label}",
+                )
+            except FatalSinkError as exc:
+                raise CheckpointError(str(exc)) from None
             self._stack = stack
         return self._client
 
