@@ -26,6 +26,21 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks (secrets masked)")
 
 
+# Sub-commands that live in their own module: each has add_arguments(parser) and
+# main(args) -> int (and may raise StreamerError for one-line errors).
+PLUGGED: tuple[tuple[str, str, str], ...] = (
+    ("verify", "streamer.verify", "count events per service; report duplicates and gaps"),
+    ("backfill", "streamer.backfill", "fetch a historical time range in parallel slices"),
+    ("report", "streamer.report.cli", "LeadConduit report columns from the archive"),
+)
+
+
+def _plugged(module: str) -> Any:
+    import importlib  # noqa: PLC0415
+
+    return importlib.import_module(module)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All sub-commands."""
     parser = argparse.ArgumentParser(prog="streamer", description=__doc__)
@@ -58,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
 
+    for name, module, help_text in PLUGGED:
+        p = sub.add_parser(name, help=help_text)
+        _plugged(module).add_arguments(p)
+        _common(p)
+
     p = sub.add_parser("demo", help="simulator + daemon into ./demo-out, until caught up")
     p.add_argument("--events", type=int, default=20000)
     p.add_argument("--out", default="./demo-out")
@@ -78,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status": cmd_status,
         "demo": cmd_demo,
     }
-    quiet = args.command in ("demo", "check", "status", "match")
+    for name, module, _help in PLUGGED:
+        handlers[name] = _plugged(module).main
+    quiet = args.command in ("demo", "check", "status", "match", "verify", "report")
     setup_logging(args.log_level or ("warning" if quiet else "info"), args.log_format or "auto")
     try:
         return handlers[args.command](args)
