@@ -13,6 +13,7 @@ fixtures.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -24,11 +25,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.abc
 import pytest
 from pydantic import SecretStr
 
@@ -38,13 +41,18 @@ from streamer.services import ResolvedService
 __all__ = [
     "AzuriteServer",
     "S3Server",
+    "SwitchProxy",
     "anyio_backend",
     "aws_credential",
     "azure_container",
     "azure_credential",
     "azurite_server",
+    "blackhole",
+    "closed_port_url",
     "credential_config",
     "make_bucket",
+    "put_object",
+    "read_objects",
     "resolved_service",
     "s3_bucket",
     "s3_server",
@@ -329,15 +337,7 @@ def make_bucket(server: S3Server | AzuriteServer, *, name: str | None = None) ->
     """Create a bucket (S3) or container (Azure) with a random name; return the name."""
     name = name or f"t-{uuid.uuid4().hex[:16]}"
     if isinstance(server, S3Server):
-        import botocore.session
-
-        client = botocore.session.get_session().create_client(
-            "s3",
-            endpoint_url=server.endpoint_url,
-            region_name=server.region,
-            aws_access_key_id=server.access_key,
-            aws_secret_access_key=server.secret_key,
-        )
+        client = _s3_client(server)
         try:
             client.create_bucket(Bucket=name)
         finally:
@@ -403,3 +403,134 @@ def resolved_service(
         name, default = "azure", azure_credential(server)
     settings = ServiceSettings(**options)
     return ResolvedService(name, bucket, prefix, credential_id, credential or default, settings)
+
+
+def _s3_client(server: S3Server) -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().create_client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        region_name=server.region,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+    )
+
+
+def put_object(server: S3Server | AzuriteServer, bucket: str, key: str, data: bytes) -> None:
+    """Write ``key`` unconditionally (to plant a corrupt or conflicting object in a test)."""
+    if isinstance(server, S3Server):
+        client = _s3_client(server)
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=data)
+        finally:
+            client.close()
+        return
+    from azure.storage.blob import BlobServiceClient
+
+    with BlobServiceClient.from_connection_string(server.connection_string) as svc:
+        svc.get_blob_client(bucket, key).upload_blob(data, overwrite=True)
+
+
+def read_objects(
+    server: S3Server | AzuriteServer, bucket: str, prefix: str = ""
+) -> dict[str, bytes]:
+    """Every object under ``prefix`` as ``{key: bytes}``, in key order (for assertions)."""
+    out: dict[str, bytes] = {}
+    if isinstance(server, S3Server):
+        client = _s3_client(server)
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            ):
+                for item in page.get("Contents", []):
+                    body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"]
+                    out[item["Key"]] = body.read()
+        finally:
+            client.close()
+        return out
+    from azure.storage.blob import BlobServiceClient
+
+    with BlobServiceClient.from_connection_string(server.connection_string) as svc:
+        container = svc.get_container_client(bucket)
+        for blob in container.list_blobs(name_starts_with=prefix or None):
+            out[blob.name] = container.download_blob(blob.name).readall()
+    return out
+
+
+# ---------------------------------------------------------------- fault injection
+
+
+def closed_port_url() -> str:
+    """``http://127.0.0.1:<port>`` where nothing listens (connection refused)."""
+    (port,) = free_ports(1)
+    return f"http://127.0.0.1:{port}"
+
+
+async def _drain(stream: anyio.abc.ByteStream) -> None:
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+        async for _ in stream:
+            pass
+
+
+@contextlib.asynccontextmanager
+async def blackhole() -> AsyncIterator[str]:
+    """A loopback endpoint that accepts connections, reads, and never answers; yields its URL."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, _drain)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            tg.cancel_scope.cancel()
+
+
+class SwitchProxy:
+    """A loopback TCP proxy to ``upstream`` that turns into a blackhole when told to.
+
+    While ``blackholed`` is set, bytes in both directions are swallowed, so a request on
+    an already-open (pooled) connection gets no answer: the case a client timeout must
+    cover.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.blackholed = False
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<proxy port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _pump(self, src: anyio.abc.ByteStream, dst: anyio.abc.ByteStream) -> None:
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            async for chunk in src:
+                if not self.blackholed:
+                    await dst.send(chunk)
+
+    async def _handle(self, client: anyio.abc.ByteStream) -> None:
+        async with client:
+            try:
+                upstream = await anyio.connect_tcp("127.0.0.1", self.upstream_port)
+            except OSError:
+                return
+            async with upstream, anyio.create_task_group() as tg:
+                tg.start_soon(self._pump, client, upstream)
+                await self._pump(upstream, client)
+                tg.cancel_scope.cancel()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls, upstream_port: int) -> AsyncIterator[SwitchProxy]:
+        """Serve until the block ends."""
+        proxy = cls(upstream_port)
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        proxy.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, proxy._handle)
+            try:
+                yield proxy
+            finally:
+                tg.cancel_scope.cancel()
