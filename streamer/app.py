@@ -21,6 +21,7 @@ import structlog
 
 from streamer.batcher import Batcher
 from streamer.config_loader import LoadedConfig
+from streamer.errors import StreamerError
 from streamer.metrics import Metrics
 from streamer.processor import Processor
 from streamer.records import Batch, Page
@@ -67,10 +68,33 @@ async def run(
     """Run the daemon until stopped; return what it did."""
     metrics = metrics or Metrics()
     started = time.monotonic()
-    async with open_runtime(loaded, metrics=metrics, **overrides) as rt:
-        summary = await _run(rt, loaded, metrics, until_caught_up, shutdown_trigger, handle_signals)
+    try:
+        async with open_runtime(loaded, metrics=metrics, **overrides) as rt:
+            summary = await _run(
+                rt, loaded, metrics, until_caught_up, shutdown_trigger, handle_signals
+            )
+    except BaseExceptionGroup as group:
+        raise _first_error(group) from None
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a task group: our own (one clear line) before anything else."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for exc in leaves:
+        if isinstance(exc, StreamerError):
+            return exc
+    return leaves[0] if leaves else group
 
 
 async def _run(

@@ -9,8 +9,8 @@ in a message: httpx keeps it in the Authorization header only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -22,6 +22,7 @@ from streamer.ids import is_id
 from streamer.source.budget import RequestBudget
 
 log = structlog.get_logger("streamer.source")
+T = TypeVar("T")
 Params = Sequence[tuple[str, str | int]]
 
 
@@ -80,6 +81,10 @@ def parse_page(body: bytes, url: str) -> list[dict[str, Any]]:
         if not isinstance(event, dict) or not is_id(event.get("id")):
             raise RetriableSourceError(f"malformed page from {url}: an event without a valid id")
     return data
+
+
+def _raw(body: bytes) -> bytes:
+    return body
 
 
 def _retry_hook(exc: Exception) -> bool | float:
@@ -144,8 +149,14 @@ class LeadConduitClient:
         self._budget.succeeded()
         return body
 
-    async def get(self, path: str, params: Params) -> bytes:
-        """GET with jittered exponential backoff on retriable errors (forever by default)."""
+    async def get(
+        self, path: str, params: Params, parse: Callable[[bytes], T] = _raw  # type: ignore[assignment]
+    ) -> T:
+        """GET and ``parse`` with jittered exponential backoff on retriable errors.
+
+        Parsing happens inside the retried block, so a truncated or invalid page is
+        fetched again rather than half-processed. Retries are forever by default.
+        """
         for attempt in stamina.retry_context(
             on=_retry_hook,
             attempts=self._attempts,
@@ -157,7 +168,7 @@ class LeadConduitClient:
             with attempt:
                 if attempt.num > 1:
                     self.retries += 1
-                return await self._once(path, params)
+                return parse(await self._once(path, params))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def events(self, params: Mapping[str, Any] | Params) -> list[dict[str, Any]]:
@@ -169,5 +180,5 @@ class LeadConduitClient:
                 flat.extend((key, str(v)) for v in value)
             elif value is not None:
                 flat.append((key, value))
-        body = await self.get("/events", flat)
-        return parse_page(body, f"{self.base_url}/events")
+        url = f"{self.base_url}/events"
+        return await self.get("/events", flat, lambda body: parse_page(body, url))

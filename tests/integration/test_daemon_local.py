@@ -1,0 +1,159 @@
+"""The real daemon against the real simulator over HTTP, into a local directory."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import anyio
+import orjson
+import pytest
+from daemon_helpers import API_KEY, archive_ids, duplicates, loaded_config
+
+from streamer.app import run
+from streamer.errors import FatalSourceError
+from streamer.layout import partition
+from streamer.simulator import SimulatorOptions, start_simulator
+
+pytestmark = pytest.mark.anyio
+NAME_RE = re.compile(
+    r"^lc/events/dt=\d{4}-\d{2}-\d{2}/hour=\d{2}/([0-9a-f]{24})_([0-9a-f]{24})\.jsonl\.gz$"
+)
+
+
+async def test_drains_every_event_exactly_once(tmp_path: Path) -> None:
+    """Every simulated event lands once, in deterministic, partitioned object names."""
+    async with start_simulator(SimulatorOptions(events=3000, seed=3, api_key=API_KEY)) as sim:
+        with anyio.fail_after(60):
+            summary = await run(
+                loaded_config(sim.url, tmp_path), until_caught_up=True, handle_signals=False
+            )
+        expected = [e["id"] for e in sim.state.all_events()]
+    ids = archive_ids(tmp_path / "out")
+    assert sorted(ids) == sorted(expected)
+    assert duplicates(ids) == []
+    assert summary.fetched == summary.written == 3000
+    out = tmp_path / "out"
+    files = [p.relative_to(out).as_posix() for p in out.rglob("*.gz")]
+    assert len(files) >= 5
+    for name in files:
+        match = NAME_RE.match(name)
+        assert match, name
+        assert name.split("/")[2:4] == partition(match.group(1)).split("/")
+    checkpoint = orjson.loads((tmp_path / "state" / "checkpoint.json").read_bytes())
+    assert checkpoint["cursor"] == max(expected)
+    assert checkpoint["intents"] == []
+    assert checkpoint["owner"] is None
+
+
+async def test_restart_continues_from_checkpoint(tmp_path: Path) -> None:
+    """A stopped run resumes from its checkpoint: nothing twice, nothing missing."""
+    opts = SimulatorOptions(events=4000, seed=4, api_key=API_KEY, latency=0.01)
+    async with start_simulator(opts) as sim:
+        loaded = loaded_config(sim.url, tmp_path)
+
+        async def after_two_batches() -> None:
+            while len(list((tmp_path / "out").rglob("*.gz"))) < 2:
+                await anyio.sleep(0.02)
+
+        with anyio.fail_after(60):
+            first = await run(loaded, shutdown_trigger=after_two_batches, handle_signals=False)
+        assert 0 < first.written < 4000
+        with anyio.fail_after(60):
+            second = await run(loaded, until_caught_up=True, handle_signals=False)
+        expected = [e["id"] for e in sim.state.all_events()]
+    ids = archive_ids(tmp_path / "out")
+    assert duplicates(ids) == []
+    assert sorted(ids) == sorted(expected)
+    assert first.written + second.written == 4000
+
+
+async def test_injected_faults_are_retried_and_nothing_is_lost(tmp_path: Path) -> None:
+    """429s, 5xx, resets, truncated and invalid pages are retried; every event lands once."""
+    opts = SimulatorOptions(
+        events=2500, seed=5, api_key=API_KEY, fail_rate=0.3, retry_after=0.05, fail_first=7
+    )
+    async with start_simulator(opts) as sim:
+        with anyio.fail_after(120):
+            summary = await run(
+                loaded_config(sim.url, tmp_path, source={"max_backoff": "0.5s"}),
+                until_caught_up=True,
+                handle_signals=False,
+            )
+        expected = [e["id"] for e in sim.state.all_events()]
+    ids = archive_ids(tmp_path / "out")
+    assert duplicates(ids) == []
+    assert sorted(ids) == sorted(expected)
+    assert summary.written == 2500
+
+
+async def test_late_visible_events_are_delivered(tmp_path: Path) -> None:
+    """Events that appear after higher ids were served are caught by the lag-window re-scan."""
+    opts = SimulatorOptions(events=1500, seed=6, api_key=API_KEY, late_fraction=0.05, late_delay=1.5)
+    async with start_simulator(opts) as sim:
+        loaded = loaded_config(
+            sim.url, tmp_path, batch={"max_age": "0.5s"}, source={"lag_window": "10m"}
+        )
+
+        async def after_late_visible() -> None:
+            await anyio.sleep(4.0)
+
+        with anyio.fail_after(60):
+            summary = await run(loaded, shutdown_trigger=after_late_visible, handle_signals=False)
+        expected = [e["id"] for e in sim.state.all_events()]
+    ids = archive_ids(tmp_path / "out")
+    assert duplicates(ids) == []
+    assert sorted(ids) == sorted(expected)
+    assert summary.late_caught >= 1
+
+
+async def test_filter_and_transform_apply_before_writing(tmp_path: Path) -> None:
+    """Only events that pass the filter are written, transformed."""
+    pipeline = [
+        {"filter": {"rule_set": {"op": "and", "rules": [
+            {"lhv": "type", "op": "is equal to", "rhv": "recipient"}]}}},
+        {"transform": {"exclude": ["vars.lead.ssn"]}},
+    ]
+    async with start_simulator(SimulatorOptions(events=1000, seed=8, api_key=API_KEY)) as sim:
+        with anyio.fail_after(60):
+            summary = await run(
+                loaded_config(sim.url, tmp_path, pipeline=pipeline),
+                until_caught_up=True,
+                handle_signals=False,
+            )
+        recipients = {e["id"] for e in sim.state.all_events() if e["type"] == "recipient"}
+    from streamer.layout import iter_events
+
+    events = [
+        e for p in (tmp_path / "out").rglob("*.gz") for e in iter_events(p.read_bytes(), p.name)
+    ]
+    assert {e["id"] for e in events} == recipients
+    assert all("ssn" not in e["vars"]["lead"] for e in events)
+    assert summary.kept == len(recipients) < summary.fetched
+
+
+async def test_wrong_api_key_is_fatal_and_checkpoint_untouched(tmp_path: Path) -> None:
+    """401 stops the daemon with a clear error; no checkpoint cursor is written."""
+    async with start_simulator(SimulatorOptions(events=10, api_key="the-right-key")) as sim:
+        with anyio.fail_after(30), pytest.raises(FatalSourceError, match="401"):
+            await run(loaded_config(sim.url, tmp_path), until_caught_up=True, handle_signals=False)
+    state = tmp_path / "state" / "checkpoint.json"
+    assert not state.exists() or orjson.loads(state.read_bytes())["cursor"] is None
+
+
+async def test_late_events_beyond_the_window_are_counted(tmp_path: Path) -> None:
+    """With a window narrower than the lateness, late events are reported, not silent."""
+    opts = SimulatorOptions(events=1500, seed=6, api_key=API_KEY, late_fraction=0.05, late_delay=1.0)
+    async with start_simulator(opts) as sim:
+        loaded = loaded_config(
+            sim.url, tmp_path, batch={"max_age": "0.5s"}, source={"lag_window": "8s"}
+        )
+
+        async def later() -> None:
+            await anyio.sleep(4.0)
+
+        with anyio.fail_after(60):
+            summary = await run(loaded, shutdown_trigger=later, handle_signals=False)
+    ids = archive_ids(tmp_path / "out")
+    assert duplicates(ids) == []
+    assert summary.late_beyond >= 1
