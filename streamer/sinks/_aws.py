@@ -149,7 +149,8 @@ def classify(exc: BaseException, *, label: str, doing: str, bucket: str) -> Stre
         return RetriableSinkError(f"{where} timed out")
     if isinstance(exc, EndpointConnectionError):
         return RetriableSinkError(
-            f"{where} failed: endpoint unreachable ({exc.kwargs.get('endpoint_url', '?')})"
+            f"{where} failed: endpoint unreachable ({exc.kwargs.get('endpoint_url', '?')}); "
+            "check endpoint_url, the region and the network"
         )
     if isinstance(exc, ConnectionClosedError):
         return RetriableSinkError(f"{where} failed: connection closed by the server")

@@ -14,8 +14,10 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from azure.storage.blob import BlobBlock, ContentSettings
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
@@ -34,6 +36,12 @@ from streamer.sinks._azure import (
 from streamer.sinks.s3 import sink_label
 
 T = TypeVar("T")
+
+
+def _public_url(url: str) -> str:
+    """``url`` without its query string (a SAS token is a secret)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
 
 class AzureBlobSink:
@@ -57,6 +65,7 @@ class AzureBlobSink:
         self._service_client: BlobServiceClient | None = None
         self._container: ContainerClient | None = None
         self._stack: contextlib.AsyncExitStack | None = None
+        self._endpoint = ""
 
     @property
     def _timeout(self) -> float:
@@ -77,6 +86,7 @@ class AzureBlobSink:
             client = await open_blob_service(
                 stack, self._credential, io_timeout=self._timeout, label=where
             )
+            self._endpoint = _public_url(client.url)
             container = client.get_container_client(self.container_name)
             with anyio.fail_after(self._timeout):
                 await container.get_container_properties()
@@ -96,6 +106,18 @@ class AzureBlobSink:
             return FatalSinkError(
                 f"{where}: container {self.container_name!r} does not exist; create it or "
                 "fix the bucket (container) name"
+            )
+        if isinstance(exc, ServiceRequestError) and not isinstance(exc, TimeoutError):
+            return RetriableSinkError(
+                f"{where}: endpoint {self._endpoint or '?'} unreachable; check the blob "
+                "endpoint (connection string or account_url) and the network"
+            )
+        status = azure_status(exc)
+        if status in (401, 403) or isinstance(exc, ClientAuthenticationError):
+            return FatalSinkError(
+                f"{where}: access denied or bad credentials on container "
+                f"{self.container_name!r} (GetContainerProperties {code or status}); check "
+                "the account key in the connection string and the SAS or role permissions"
             )
         return classify(
             exc, label=where, doing="GetContainerProperties", container=self.container_name
