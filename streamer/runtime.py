@@ -30,8 +30,8 @@ from streamer.dedupe import DedupeWindow
 from streamer.errors import CheckpointError, RetriableError
 from streamer.ids import id_seconds, synthetic_id
 from streamer.logs import register_secrets
-from streamer.metrics import Metrics
-from streamer.records import BatchObject, PutOutcome
+from streamer.metrics import Metrics, count_retries
+from streamer.records import Batch, BatchObject, PutOutcome
 from streamer.routing import EventRouter
 from streamer.sinks.base import Sink
 from streamer.sinks.factory import build_sink
@@ -113,6 +113,23 @@ async def _open_sink(sink: Sink) -> None:
             await sink.open()
 
 
+class MeteredWriter(Writer):
+    """A Writer that reports the bytes of the batch it is delivering as in-flight."""
+
+    metrics: Metrics | None = None
+
+    async def write(self, batch: Batch) -> None:
+        """Write ``batch``; ``streamer_inflight_bytes`` covers it until it is durable."""
+        gauge = self.metrics.inflight_bytes if self.metrics is not None else None
+        if gauge is not None:
+            gauge.inc(batch.nbytes)
+        try:
+            await super().write(batch)
+        finally:
+            if gauge is not None:
+                gauge.dec(batch.nbytes)
+
+
 @dataclass
 class Runtime:
     """The opened parts of a run."""
@@ -134,11 +151,24 @@ class Runtime:
     def after_commit(self) -> None:
         """Refresh gauges after each durable batch."""
         self._last_save = time.monotonic()
+        self.sample()
+        self.metrics.progressed()
+
+    def sample(self) -> None:
+        """Gauges that change with the clock: checkpoint time, lag, retention left."""
         cursor = self.writer.checkpoint.cursor
         if cursor:
-            self.metrics.checkpoint_time.set(id_seconds(cursor))
-            self.metrics.lag.set(max(0.0, time.time() - id_seconds(cursor)))
-        self.metrics.progressed()
+            seconds = id_seconds(cursor)
+            self.metrics.checkpoint_time.set(seconds)
+            self.metrics.lag.set(max(0.0, time.time() - seconds))
+            self.metrics.retention_days_left.set(
+                RETENTION_DAYS - (time.time() - seconds) / 86400
+            )
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await anyio.sleep(1.0)
+            self.sample()
 
     async def background(self) -> None:
         """Progress lines, the lease heartbeat and the metrics endpoint."""
@@ -146,6 +176,7 @@ class Runtime:
         async with anyio.create_task_group() as tg:
             if settings.metrics.port is not None:
                 tg.start_soon(self._serve_metrics)
+            tg.start_soon(self._sample_forever)
             interval = settings.logging.progress_interval
             last = (time.monotonic(), 0)
             while True:
@@ -194,25 +225,56 @@ class Runtime:
         """Release the lease on a clean stop so a restart need not wait for it to expire."""
         if clean:
             with anyio.CancelScope(shield=True):
-                self.writer.checkpoint.owner = None
+                if self.writer.checkpoint.owner is self.owner:
+                    self.writer.checkpoint.owner = None
                 await self.store.save(self.writer.checkpoint)
                 log.info("checkpoint.saved", cursor=self.writer.checkpoint.cursor)
 
 
-def _acquire(checkpoint: Checkpoint, owner: dict[str, Any], ttl: float, where: str) -> None:
-    held = checkpoint.owner
-    if not held or held.get("id") == owner["id"]:
-        return
-    updated = checkpoint.updated_at
-    if updated is not None:
-        age = time.time() - dt.datetime.fromisoformat(updated).timestamp()
-        if age < ttl:
-            raise CheckpointError(
-                f"checkpoint {where} is held by another streamer (host {held.get('host')}, "
-                f"pid {held.get('pid')}, {age:.0f}s ago); stop it, or wait "
-                f"{ttl - age:.0f}s if it is dead"
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _acquire(
+    store: CheckpointStore, checkpoint: Checkpoint, owner: dict[str, Any], ttl: float
+) -> Checkpoint:
+    """Take the lease: wait while another live daemon holds it (a crashed one is taken over).
+
+    Returns the freshest checkpoint (re-read while waiting).
+    """
+    warned = False
+    while True:
+        held = checkpoint.owner
+        if not held or held.get("id") == owner["id"]:
+            return checkpoint
+        if held.get("host") == owner["host"] and not _pid_alive(held.get("pid")):
+            log.warning("checkpoint.lease_taken_over", previous=held, reason="process is gone")
+            return checkpoint
+        updated = checkpoint.updated_at
+        age = time.time() - dt.datetime.fromisoformat(updated).timestamp() if updated else ttl
+        if age >= ttl:
+            log.warning("checkpoint.lease_taken_over", previous=held, reason="lease expired")
+            return checkpoint
+        if not warned:
+            log.warning(
+                "checkpoint.lease_held",
+                checkpoint=store.label,
+                holder_host=held.get("host"),
+                holder_pid=held.get("pid"),
+                hint=f"another streamer runs on this checkpoint; waiting up to {ttl:.0f}s "
+                "for its lease to expire (stop the other one)",
             )
-    log.warning("checkpoint.lease_taken_over", previous=held)
+            warned = True
+        await anyio.sleep(min(ttl - age, max(1.0, ttl / 10)))
+        checkpoint = await store.load() or Checkpoint()
 
 
 @contextlib.asynccontextmanager
@@ -236,7 +298,7 @@ async def open_runtime(
             check()
         checkpoint = await store.load() or Checkpoint()
         owner = {"id": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
-        _acquire(checkpoint, owner, settings.checkpoint.lease_ttl, store.label)
+        checkpoint = await _acquire(store, checkpoint, owner, settings.checkpoint.lease_ttl)
         if sinks is None:
             sinks = {s.name: build_sink(s) for s in loaded.services}
         for sink in sinks.values():
@@ -246,6 +308,14 @@ async def open_runtime(
                 tg.start_soon(_open_sink, sink)
         checkpoint.owner = owner
         await store.save(checkpoint)
+
+        async def release() -> None:
+            if checkpoint.owner is owner:
+                checkpoint.owner = None
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await store.save(checkpoint)
+
+        stack.push_async_callback(release)
 
         def on_written(sink: str, obj: BatchObject, outcome: PutOutcome, seconds: float) -> None:
             metrics.written_objects.labels(sink, outcome.value).inc()
@@ -265,7 +335,7 @@ async def open_runtime(
             await _open_sink(sink)
             return sink
 
-        writer = Writer(
+        writer = MeteredWriter(
             sinks,
             store,
             checkpoint,
@@ -273,8 +343,13 @@ async def open_runtime(
             on_written=on_written,
             sink_factory=sink_factory,
         )
+        writer.metrics = metrics
         recovered = await writer.recover()
-        router: Router = event_router or static_router([(s.name, s.prefix) for s in loaded.services])
+        prefixes = {s.name: s.prefix for s in loaded.services}
+        fallback = settings.firehose.prefix.strip("/")
+        router: Router = event_router or static_router(
+            [(name, prefixes.get(name, fallback)) for name in sinks]
+        )
         client = LeadConduitClient(
             src.base_url,
             src.api_key.get_secret_value(),
@@ -322,5 +397,9 @@ async def open_runtime(
             recovered,
         )
         rt.after_commit()
-        yield rt
-        metrics.up.set(0)
+        try:
+            with count_retries(metrics):
+                yield rt
+        finally:
+            metrics.ready = False
+            metrics.up.set(0)
