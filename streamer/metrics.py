@@ -6,9 +6,13 @@ service names, stage names and error kinds: never keys, buckets' secrets or even
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
+import stamina.instrumentation as si
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -16,8 +20,11 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
+
+from streamer.errors import RetriableSinkError, RetriableSourceError
 
 
 class Metrics:
@@ -74,6 +81,8 @@ class Metrics:
             "Days before the checkpoint falls out of LeadConduit's 90-day retention", registry=r,
         )
         self.up = Gauge("streamer_up", "1 while the daemon runs", registry=r)
+        # process_resident_memory_bytes & co.: the in-flight memory an operator alerts on
+        ProcessCollector(registry=r)
         self.started = time.monotonic()
         self.last_progress = time.monotonic()
         self.ready = False
@@ -88,7 +97,56 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def health_app(metrics: Metrics, stuck_after: float, extra: Callable[[], dict[str, object]]) -> web.Application:
+_current: ContextVar[Metrics | None] = ContextVar("streamer_metrics", default=None)
+_HTTP_RE = re.compile(r"answered (\d{3})")
+_FAILED_RE = re.compile(r"failed: (\w+)")
+
+
+def error_kind(exc: BaseException) -> tuple[str, str]:
+    """``(component, kind)`` of a retried error: a small, fixed vocabulary for labels."""
+    name = type(exc).__name__
+    if isinstance(exc, RetriableSourceError):
+        component = "source"
+    elif isinstance(exc, RetriableSinkError):
+        component = "sink"
+    else:
+        return "other", name
+    text = str(exc)
+    if m := _HTTP_RE.search(text):
+        return component, f"http_{m.group(1)}"
+    if "malformed page" in text:
+        return component, "malformed_page"
+    if m := _FAILED_RE.search(text):
+        return component, m.group(1)
+    return component, name
+
+
+def _on_retry(details: object) -> None:
+    metrics = _current.get()
+    if metrics is None:
+        return
+    exc = getattr(details, "caused_by", None)
+    component, kind = error_kind(exc) if isinstance(exc, BaseException) else ("other", "unknown")
+    metrics.retries.labels(component).inc()
+    metrics.errors.labels(component, kind).inc()
+
+
+@contextmanager
+def count_retries(metrics: Metrics) -> Iterator[None]:
+    """Count every stamina retry of this task (and the tasks it starts) into ``metrics``."""
+    hooks = si.get_on_retry_hooks()
+    if _on_retry not in hooks:
+        si.set_on_retry_hooks([*hooks, _on_retry])
+    token = _current.set(metrics)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def health_app(
+    metrics: Metrics, stuck_after: float, extra: Callable[[], dict[str, object]]
+) -> web.Application:
     """``/metrics``, ``/healthz`` (alive) and ``/readyz`` (ready and not stuck)."""
 
     async def metrics_view(_request: web.Request) -> web.Response:

@@ -1,0 +1,172 @@
+"""Operability over real HTTP: /metrics, /healthz, /readyz of the running daemon."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from daemon_helpers import API_KEY, settings_dict
+
+from streamer.app import run
+from streamer.config_loader import parse_settings
+from streamer.errors import RetriableSinkError, RetriableSourceError
+from streamer.metrics import Metrics, error_kind, health_app
+from streamer.simulator import SimulatorOptions, start_simulator
+
+pytestmark = pytest.mark.anyio
+KEEP_RECIPIENTS = {
+    "filter": {
+        "name": "recipients-only",
+        "rule_set": {"op": "and", "rules": [{"lhv": "type", "op": "is equal to",
+                                             "rhv": "recipient"}]},
+    }
+}
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in a Prometheus text exposition, or None."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        match = re.match(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$", line)
+        if not match or match.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(match.group(3))
+    return None
+
+
+async def wait_until_ready(client: httpx.AsyncClient) -> httpx.Response:
+    """Poll /readyz until it answers 200."""
+    while True:
+        try:
+            response = await client.get("/readyz")
+            if response.status_code == 200:
+                return response
+        except httpx.TransportError:
+            pass
+        await anyio.sleep(0.05)
+
+
+async def wait_settled(http: httpx.AsyncClient, metrics: Metrics) -> str:
+    """Poll /metrics until the source is drained and everything kept is durable."""
+    while True:
+        text = (await http.get("/metrics")).text
+        kept = sample(text, "streamer_events_kept_total")
+        written = sample(text, "streamer_events_written_total", service="local")
+        inflight = sample(text, "streamer_inflight_bytes")
+        if metrics.idle and kept and written == kept and not inflight:
+            return text
+        await anyio.sleep(0.1)
+
+
+async def test_metrics_health_and_readiness_over_http(tmp_path: Path) -> None:
+    """With metrics.port set, every listed metric is served and the probes answer."""
+    port = free_port()
+    opts = SimulatorOptions(events=2500, seed=7, api_key=API_KEY, fail_first=3, faults=("500",))
+    async with start_simulator(opts) as sim:
+        cfg = settings_dict(
+            sim.url, tmp_path,
+            pipeline=[KEEP_RECIPIENTS],
+            metrics={"port": port, "host": "127.0.0.1"},
+            batch={"max_age": "0.5s"},
+            logging={"level": "warning", "progress_interval": "1s"},
+        )
+        loaded = parse_settings(cfg, base=Path())
+        stop = anyio.Event()
+        metrics = Metrics()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                lambda: run(loaded, shutdown_trigger=stop.wait, handle_signals=False,
+                            metrics=metrics)
+            )
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+                with anyio.fail_after(30):
+                    ready = await wait_until_ready(http)
+                    assert ready.json()["ready"] is True
+                    text = await wait_settled(http, metrics)
+                    health = await http.get("/healthz")
+                    ready = await http.get("/readyz")
+            stop.set()
+    assert health.status_code == 200
+    assert health.json() == {"status": "alive"}
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["stuck"] is False
+    assert body["cursor"]
+    assert sample(text, "streamer_events_fetched_total") == 2500
+    kept = sample(text, "streamer_events_kept_total")
+    dropped = sample(text, "streamer_events_dropped_total", stage="recipients-only")
+    assert kept is not None
+    assert dropped is not None
+    assert kept > 0
+    assert dropped > 0
+    assert kept + dropped == 2500
+    assert sample(text, "streamer_events_written_total", service="local") == kept
+    assert (sample(text, "streamer_bytes_written_total", service="local") or 0) > 0
+    assert (sample(text, "streamer_objects_written_total", service="local",
+                   outcome="created") or 0) >= 1
+    assert (sample(text, "streamer_batch_write_seconds_count", service="local") or 0) >= 1
+    assert (sample(text, "streamer_retries_total", component="source") or 0) >= 3
+    assert (sample(text, "streamer_errors_total", component="source", kind="http_500") or 0) >= 3
+    assert (sample(text, "streamer_checkpoint_timestamp_seconds") or 0) > 1.7e9
+    lag = sample(text, "streamer_checkpoint_lag_seconds")
+    assert lag is not None
+    assert 0 <= lag < 3600
+    assert sample(text, "streamer_late_events_caught_total") == 0
+    assert sample(text, "streamer_late_events_beyond_window_total") == 0
+    assert sample(text, "streamer_inflight_bytes") is not None
+    assert (sample(text, "streamer_checkpoint_retention_days_left") or 0) > 89
+    assert (sample(text, "process_resident_memory_bytes") or 0) > 10_000_000
+    assert sample(text, "streamer_up") == 1
+
+
+async def test_readyz_reports_stuck_and_not_started() -> None:
+    """/readyz is 503 before start-up and when nothing progressed for stuck_after."""
+    metrics = Metrics()
+    app = health_app(metrics, stuck_after=0.2, extra=lambda: {"cursor": None})
+    async with TestClient(TestServer(app)) as client:
+        with anyio.fail_after(10):
+            not_started = await client.get("/readyz")
+            assert not_started.status == 503
+            assert (await not_started.json())["ready"] is False
+            metrics.ready = True
+            metrics.progressed()
+            assert (await client.get("/readyz")).status == 200
+            await anyio.sleep(0.3)
+            stuck = await client.get("/readyz")
+            assert stuck.status == 503
+            assert (await stuck.json())["stuck"] is True
+            metrics.idle = True
+            assert (await client.get("/readyz")).status == 200
+            assert (await client.get("/healthz")).status == 200
+
+
+def test_error_kinds_are_a_small_vocabulary() -> None:
+    """Retried errors are labelled by HTTP status or failure kind, never by message text."""
+    assert error_kind(RetriableSourceError("LeadConduit answered 429 for http://x/events")) == (
+        "source", "http_429",
+    )
+    assert error_kind(RetriableSourceError("request to http://x failed: ConnectError")) == (
+        "source", "ConnectError",
+    )
+    assert error_kind(RetriableSourceError("malformed page from http://x: invalid JSON")) == (
+        "source", "malformed_page",
+    )
+    assert error_kind(RetriableSinkError("sink s3: put failed: ReadTimeout")) == (
+        "sink", "ReadTimeout",
+    )
+    assert error_kind(ValueError("x")) == ("other", "ValueError")
