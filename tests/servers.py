@@ -397,11 +397,12 @@ def resolved_service(
     **options: Any,
 ) -> ResolvedService:
     """A ResolvedService for ``bucket`` on ``server``; ``options`` go to ServiceSettings."""
+    default: AwsCredential | AzureCredential
     if isinstance(server, S3Server):
         name, default = "aws", aws_credential(server)
     else:
         name, default = "azure", azure_credential(server)
-    settings = ServiceSettings(**options)
+    settings = ServiceSettings.model_validate(options)
     return ResolvedService(name, bucket, prefix, credential_id, credential or default, settings)
 
 

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.anyio
 
 MIB = 1024 * 1024
 #: the smallest multipart threshold and part size the config allows
-SMALL_PARTS = {"multipart_threshold": 5 * MIB, "part_size": 5 * MIB, "timeout": 20}
+SMALL_PARTS: dict[str, Any] = {"multipart_threshold": 5 * MIB, "part_size": 5 * MIB, "timeout": 20}
 KINDS = [
     "memory",
     "local",
@@ -181,7 +181,8 @@ async def test_concurrent_puts_of_one_key_create_it_once(
     outcomes: list[PutOutcome] = []
 
     async def write(s: Sink) -> None:
-        outcomes.append(await s.put("p/race.jsonl", data, meta(data)))
+        own = bytes(bytearray(data))  # each writer (daemon) has its own buffer
+        outcomes.append(await s.put("p/race.jsonl", own, meta(own)))
 
     try:
         with anyio.fail_after(60):

@@ -26,7 +26,7 @@ from servers import (
     resolved_service,
 )
 
-from streamer.config import LocalServiceSettings
+from streamer.config import AwsCredential, AzureCredential, LocalServiceSettings
 from streamer.connect import verification_key, verify_all, verify_service
 from streamer.services import ResolvedService
 
@@ -157,10 +157,10 @@ async def test_silent_endpoint_fails_within_the_limit(cloud: Server) -> None:
     """A peer that never answers fails the check within the limit instead of hanging it."""
     async with blackhole() as url:
         if isinstance(cloud, S3Server):
-            cred: object = aws_credential(cloud, endpoint_url=url)
+            cred: AwsCredential | AzureCredential = aws_credential(cloud, endpoint_url=url)
         else:
             cred = azure_credential(cloud, blob_endpoint=f"{url}/{cloud.account}")
-        service = resolved_service(cloud, "b-silent", credential=cred, timeout=1)  # type: ignore[arg-type]
+        service = resolved_service(cloud, "b-silent", credential=cred, timeout=1)
         start = time.monotonic()
         with anyio.fail_after(15):
             ok, message = await verify_service(service, limit=2)
