@@ -23,6 +23,7 @@ from streamer.errors import ConfigError
 from streamer.services import ResolvedService, resolve_services
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+UNREADABLE = "<unreadable secret file>"
 SECRET_FIELDS = frozenset(
     {"api_key", "secret_access_key", "session_token", "connection_string", "hash_salt"}
 )
@@ -120,6 +121,8 @@ def _read_secret_files(node: Any, loc: tuple[Any, ...], base: Path, problems: li
                     f"{_path((*loc, key))}: cannot read secret file {file} "
                     f"({exc.strerror or type(exc).__name__}); check the path and permissions"
                 )
+                # a stand-in, so validation does not add "required key is missing" for it
+                out[name] = UNREADABLE
             continue
         out[key] = _read_secret_files(value, (*loc, key), base, problems)
     return out
