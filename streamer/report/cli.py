@@ -1,16 +1,277 @@
-"""Placeholder: being written (see issues)."""
+"""``streamer report``: LeadConduit report columns and lead outcome transitions, from the archive.
+
+``streamer report -c FILE --start T1 --end T2 [--group-by F ...] [--rules R] [--columns C]``
+``streamer report transitions -c FILE --start T1 --end T2 [--type T] [--recipient-id X]
+[--scope R]``
+
+Exit codes: 0 report printed (an empty range prints an empty report and says so on
+stderr: "nothing happened" is an answer, not a failure), 1 the archive could not be read,
+2 bad usage (T1 >= T2, unknown column or group-by field, bad rules file).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+
+from streamer.config_loader import LoadedConfig, load_config
+from streamer.errors import FatalSinkError
+from streamer.records import ObjectInfo
+from streamer.report import render
+from streamer.report.aggregate import Aggregator
+from streamer.report.columns import parse_columns
+from streamer.report.options import (
+    PREFERENCE,
+    UsageError,
+    iso,
+    load_rule_file,
+    parse_time,
+    pick_service,
+)
+from streamer.report.reader import (
+    ReadStats,
+    TimeRange,
+    extra_hours_for,
+    plan_all,
+    plan_batched,
+    read_events,
+)
+from streamer.report.transitions import Scope, TransitionTracker
+from streamer.services import ResolvedService
+from streamer.sinks.base import Sink
+from streamer.sinks.factory import build_sink
+from streamer.units import parse_duration
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of this sub-command."""
-    parser.add_argument("-c", "--config", required=False)
+    """Flags of ``streamer report`` (and of its ``transitions`` form)."""
+    parser.add_argument(
+        "what",
+        nargs="?",
+        choices=["columns", "transitions"],
+        default="columns",
+        help="columns (default): LeadConduit report columns; transitions: lead outcome transitions",
+    )
+    parser.add_argument("-c", "--config", required=True)
+    parser.add_argument(
+        "--start",
+        required=True,
+        help="ISO 8601 time or date (UTC if no zone), or epoch seconds; inclusive",
+    )
+    parser.add_argument("--end", required=True, help="same forms as --start; exclusive")
+    parser.add_argument(
+        "--from",
+        dest="service",
+        choices=list(PREFERENCE),
+        help="which enabled service to read (default: local, then aws, azure)",
+    )
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument("--json", action="store_const", const="json", dest="format")
+    parser.add_argument("--concurrency", type=int, default=16, help="objects fetched at once")
+    columns = parser.add_argument_group("columns report")
+    columns.add_argument(
+        "--group-by",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="dotted event field, or day / hour of the event id (repeatable)",
+    )
+    columns.add_argument("--rules", help="count only events matching this rule set (YAML/JSON)")
+    columns.add_argument(
+        "--columns",
+        action="append",
+        metavar="A,B",
+        help="columns to show, comma-separated (default: all)",
+    )
+    trans = parser.add_argument_group("transitions report")
+    trans.add_argument("--scope", help="rule set selecting the events that set a lead's status")
+    trans.add_argument(
+        "--type",
+        action="append",
+        default=[],
+        dest="types",
+        help="event types that set a lead's status (repeatable)",
+    )
+    trans.add_argument("--recipient-id", help="only events of this vars.recipient.id")
+    trans.add_argument(
+        "--lookback",
+        default="all",
+        help="how far before --start to look for "
+        "each lead's starting status: a duration (30d) or 'all' (default)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    """Not implemented yet."""
-    print("not implemented yet")
-    return 1
+    """Run the report; one-line errors on stderr."""
+    try:
+        return _main(args)
+    except UsageError as exc:
+        print(f"streamer report: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(args: argparse.Namespace) -> int:
+    start = parse_time(args.start, "--start")
+    end = parse_time(args.end, "--end")
+    if start >= end:
+        raise UsageError(f"--start {iso(start)} must be before --end {iso(end)}")
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if args.what == "transitions":
+        if args.group_by or args.rules or args.columns:
+            raise UsageError(
+                "--group-by, --rules and --columns are for the columns report; "
+                "transitions take --scope, --type, --recipient-id"
+            )
+        return _transitions(args, start, end)
+    if args.scope or args.types or args.recipient_id or args.lookback != "all":
+        raise UsageError(
+            "--scope, --type, --recipient-id and --lookback are for 'streamer report transitions'"
+        )
+    return _columns(args, start, end)
+
+
+def _columns(args: argparse.Namespace, start: int, end: int) -> int:
+    try:
+        columns = parse_columns(args.columns)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    rules = load_rule_file(args.rules, "--rules") if args.rules else None
+    loaded = load_config(args.config)
+    service = pick_service(loaded, args.service)
+    rng = TimeRange(start, end)
+    agg = Aggregator(list(args.group_by), rules)
+    began = time.monotonic()
+    stats = anyio.run(lambda: _read(loaded, service, rng, rng, agg.add, args.concurrency))
+    seconds = time.monotonic() - began
+    if agg.unseen and stats.events_in_range:
+        name = sorted(agg.unseen)[0]
+        raise UsageError(
+            f"--group-by {name}: no event in the range has this field "
+            "(use a dotted event path like vars.flow.id, or day / hour)"
+        )
+    _note_empty(stats, service, rng)
+    rows, total = agg.rows(columns), agg.total(columns)
+    if args.format == "json":
+        doc = _head(service, rng, stats) | {
+            "report": "columns",
+            "group_by": list(args.group_by),
+            "columns": columns,
+            "rows": rows,
+            "total": total,
+            "events_counted": agg.events_counted,
+        }
+        sys.stdout.write(render.to_json(doc))
+    elif args.format == "csv":
+        sys.stdout.write(render.columns_csv(rows, columns, list(args.group_by)))
+    else:
+        sys.stdout.write(render.columns_table(rows, total, columns, list(args.group_by)))
+        _speed(stats, seconds)
+    return 0
+
+
+def _transitions(args: argparse.Namespace, start: int, end: int) -> int:
+    rules = load_rule_file(args.scope, "--scope") if args.scope else None
+    if args.lookback == "all":
+        read_from = 0
+    else:
+        try:
+            read_from = max(0, start - int(parse_duration(args.lookback)))
+        except ValueError as exc:
+            raise UsageError(f"--lookback: {exc}") from None
+    loaded = load_config(args.config)
+    service = pick_service(loaded, args.service)
+    scope = Scope(frozenset(args.types), args.recipient_id, rules)
+    tracker = TransitionTracker(start, end, scope)
+    began = time.monotonic()
+    rng = TimeRange(start, end)
+    stats = anyio.run(
+        lambda: _read(
+            loaded, service, TimeRange(read_from, end), rng, tracker.add, args.concurrency
+        )
+    )
+    seconds = time.monotonic() - began
+    _note_empty(stats, service, rng)
+    doc = tracker.report()
+    if args.format == "json":
+        scope_doc = {
+            "types": sorted(args.types),
+            "recipient_id": args.recipient_id,
+            "rules": args.scope,
+            "lookback": args.lookback,
+        }
+        sys.stdout.write(
+            render.to_json(
+                _head(service, rng, stats) | doc | {"report": "transitions", "scope": scope_doc}
+            )
+        )
+    elif args.format == "csv":
+        sys.stdout.write(render.transitions_csv(doc))
+    else:
+        sys.stdout.write(render.transitions_table(doc))
+        _speed(stats, seconds)
+    return 0
+
+
+def _head(service: ResolvedService, rng: TimeRange, stats: ReadStats) -> dict[str, Any]:
+    return {
+        "service": service.name,
+        "prefix": service.prefix,
+        "start": iso(rng.start),
+        "end": iso(rng.end),
+        "stats": dict(sorted(vars(stats).items())),
+    }
+
+
+def _note_empty(stats: ReadStats, service: ResolvedService, rng: TimeRange) -> None:
+    if stats.events_in_range:
+        return
+    what = "no data objects" if not stats.objects_read else "no events"
+    print(
+        f"streamer report: {what} between {iso(rng.start)} and {iso(rng.end)} in "
+        f"{service.label} prefix={service.prefix or '(none)'}; the report is empty",
+        file=sys.stderr,
+    )
+
+
+def _speed(stats: ReadStats, seconds: float) -> None:
+    rate = stats.events_read / seconds if seconds > 0 else 0.0
+    print(
+        f"read {stats.objects_read} objects, {stats.bytes_read / 1e6:.1f} MB, "
+        f"{stats.events_read} events in {seconds:.2f}s ({rate:,.0f} events/s)",
+        file=sys.stderr,
+    )
+
+
+async def _read(
+    loaded: LoadedConfig,
+    service: ResolvedService,
+    read_range: TimeRange,
+    report_range: TimeRange,
+    on_events: Callable[[list[dict[str, Any]]], None],
+    concurrency: int,
+) -> ReadStats:
+    """Open the service read-only, plan the objects of ``read_range`` and stream them."""
+    settings = loaded.settings
+    if service.name == "local" and not await anyio.Path(service.bucket).is_dir():
+        raise FatalSinkError(
+            f"sink {service.label}: directory does not exist; check firehose.services.local.path"
+        )
+    sink: Sink = build_sink(service)
+    if service.name != "local":  # local open() would create the directory: reports only read
+        await sink.open()
+    try:
+        plan: AsyncIterator[ObjectInfo]
+        if settings.layout == "per_event" or read_range.start < report_range.start - 86400 * 2:
+            plan = plan_all(sink, service.prefix, read_range)
+        else:
+            extra = extra_hours_for(settings.source.lag_window)
+            plan = plan_batched(sink, service.prefix, read_range, extra_hours=extra)
+        return await read_events(sink, plan, read_range, on_events, concurrency=concurrency)
+    finally:
+        await sink.aclose()
