@@ -174,7 +174,9 @@ async def _run(
     return summary
 
 
-async def _trigger(trigger: Callable[[], Awaitable[None]], request_stop: Callable[[], None]) -> None:
+async def _trigger(
+    trigger: Callable[[], Awaitable[None]], request_stop: Callable[[], None]
+) -> None:
     await trigger()
     log.info("shutdown.requested", by="trigger")
     request_stop()

@@ -18,7 +18,14 @@ from typing import Any
 
 import orjson
 
-from streamer.layout import CONTENT_TYPE, Compressor, batch_key, compressor, partition, per_event_key
+from streamer.layout import (
+    CONTENT_TYPE,
+    Compressor,
+    batch_key,
+    compressor,
+    partition,
+    per_event_key,
+)
 from streamer.records import Batch, BatchObject, ObjectMeta
 
 Target = tuple[str, str]  # (sink name, prefix)

@@ -36,7 +36,7 @@ PLUGGED: tuple[tuple[str, str, str], ...] = (
 
 
 def _plugged(module: str) -> Any:
-    import importlib  # noqa: PLC0415
+    import importlib
 
     return importlib.import_module(module)
 
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("simulate", help="the built-in LeadConduit /events simulator")
-    from streamer.simulator import add_arguments  # noqa: PLC0415
+    from streamer.simulator import add_arguments
 
     add_arguments(p)
     _common(p)
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, never a bare traceback
         if args.debug:
             traceback.print_exc(file=_RedactingStderr())
         print(
@@ -139,8 +139,8 @@ def _fail(exc: StreamerError) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from streamer.config_loader import load_config  # noqa: PLC0415
-    from streamer.logs import register_secrets  # noqa: PLC0415
+    from streamer.config_loader import load_config
+    from streamer.logs import register_secrets
 
     loaded = load_config(args.config)
     register_secrets(loaded.secrets())
@@ -153,7 +153,7 @@ def _load(args: argparse.Namespace) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``streamer run``."""
-    from streamer.app import run  # noqa: PLC0415
+    from streamer.app import run
 
     loaded = _load(args)
     summary = anyio.run(lambda: run(loaded, until_caught_up=args.until_caught_up))
@@ -168,7 +168,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  service {service.label} prefix={service.prefix or '(none)'}")
     if not args.connect:
         return 0
-    from streamer.checks import connect_all  # noqa: PLC0415
+    from streamer.checks import connect_all
 
     results = anyio.run(connect_all, loaded)
     ok = True
@@ -180,14 +180,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_match(args: argparse.Namespace) -> int:
     """``streamer match``."""
-    from streamer.match import run_match  # noqa: PLC0415
+    from streamer.match import run_match
 
     return run_match(args.rules, args.events, explain=args.explain, out=sys.stdout, err=sys.stderr)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """``streamer simulate``."""
-    from streamer.simulator import options_from_args, serve  # noqa: PLC0415
+    from streamer.simulator import options_from_args, serve
 
     try:
         options = options_from_args(args)
@@ -199,7 +199,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``streamer status``."""
-    from streamer.status import print_status  # noqa: PLC0415
+    from streamer.status import print_status
 
     loaded = _load(args)
     return anyio.run(lambda: print_status(loaded, as_json=args.json))
@@ -207,7 +207,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``streamer demo``: the README's first command, end to end on the embedded default."""
-    from streamer.demo import run_demo  # noqa: PLC0415
+    from streamer.demo import run_demo
 
     config = Path(args.config) if args.config else Path(__file__).parent / "demo.yaml"
     os.environ.setdefault("STREAMER_DEMO_OUT", args.out)

@@ -67,7 +67,7 @@ class QuerySettings(Model):
         if self.include and self.exclude:
             raise ValueError("include and exclude cannot be used together (the API refuses it)")
         if self.rules:
-            from streamer.rules import compile_rule_set  # noqa: PLC0415
+            from streamer.rules import compile_rule_set
 
             compile_rule_set(self.rules, path="source.query.rules")
         return self

@@ -44,7 +44,7 @@ class LoadedConfig:
 
 def collect_secrets(model: object) -> list[str]:
     """Walk a settings tree and return the plain values of every SecretStr."""
-    from pydantic import SecretStr  # noqa: PLC0415
+    from pydantic import SecretStr
 
     found: list[str] = []
 
@@ -221,7 +221,7 @@ def parse_settings(raw: object, *, base: Path, env: dict[str, str] | None = None
     services, more = resolve_services(settings)
     problems.extend(more)
     try:
-        from streamer.stages.base import build_pipeline  # noqa: PLC0415
+        from streamer.stages.base import build_pipeline
 
         build_pipeline(settings.pipeline)
     except ValueError as exc:

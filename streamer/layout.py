@@ -82,18 +82,18 @@ def compressor(compression: str, level: int | None = None) -> Compressor:
     """A fresh incremental compressor; gzip output is deterministic (mtime 0)."""
     lvl = DEFAULT_LEVEL[compression] if level is None else level
     if compression == "gzip":
-        return isal_zlib.compressobj(min(lvl, 3), isal_zlib.DEFLATED, 31)  # type: ignore[no-any-return]
+        return isal_zlib.compressobj(min(lvl, 3), isal_zlib.DEFLATED, 31)
     if compression == "zstd":
-        return zstandard.ZstdCompressor(level=lvl).compressobj()  # type: ignore[no-any-return]
+        return zstandard.ZstdCompressor(level=lvl).compressobj()
     return _Identity()
 
 
 def decompress(data: bytes, key: str) -> bytes:
     """Inverse of the encodings above, chosen by the object's name."""
     if key.endswith(".gz"):
-        return isal_zlib.decompress(data, 47)  # type: ignore[no-any-return]
+        return isal_zlib.decompress(data, 47)
     if key.endswith(".zst"):
-        return zstandard.ZstdDecompressor().decompressobj().decompress(data)  # type: ignore[no-any-return]
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
     return data
 
 

@@ -49,7 +49,8 @@ class EventRouter:
             bucket = svc.get("bucket") or fh.get("bucket")
             if not enabled or not bucket:
                 continue
-            prefix = str(svc.get("prefix") if svc.get("prefix") is not None else fh.get("prefix") or "")
+            own = svc.get("prefix")
+            prefix = str(own if own is not None else fh.get("prefix") or "")
             cred_id = str(svc.get("credential_id") or fh.get("credential_id") or "")
             name = self._register(kind, str(bucket), cred_id)
             if name is not None:
@@ -71,7 +72,7 @@ class EventRouter:
         name = f"{kind}:{bucket}:{used_id or 'default'}"
         if name not in self.services:
             opts = self.static[kind].options if kind in self.static else None
-            from streamer.config import ServiceSettings  # noqa: PLC0415
+            from streamer.config import ServiceSettings
 
             self.services[name] = ResolvedService(
                 kind, bucket, "", used_id, credential, opts or ServiceSettings()

@@ -27,7 +27,7 @@ from streamer.checkpoint.state import Checkpoint
 from streamer.config import Settings
 from streamer.config_loader import LoadedConfig
 from streamer.dedupe import DedupeWindow
-from streamer.errors import CheckpointError, RetriableError
+from streamer.errors import RetriableError
 from streamer.ids import id_seconds, synthetic_id
 from streamer.logs import register_secrets
 from streamer.metrics import Metrics, count_retries
@@ -50,20 +50,20 @@ def build_store(settings: Settings) -> CheckpointStore:
     """The configured checkpoint store."""
     ck = settings.checkpoint
     if ck.store == "s3":
-        from streamer.checkpoint.s3 import S3CheckpointStore  # noqa: PLC0415
+        from streamer.checkpoint.s3 import S3CheckpointStore
 
         cred = settings.credentials.get(ck.credential_id) if ck.credential_id else None
         return S3CheckpointStore(cred, ck.bucket or "", ck.key)  # type: ignore[arg-type]
     if ck.store == "azure":
-        from streamer.checkpoint.azure import AzureCheckpointStore  # noqa: PLC0415
+        from streamer.checkpoint.azure import AzureCheckpointStore
 
         cred = settings.credentials[ck.credential_id or ""]
         return AzureCheckpointStore(cred, ck.bucket or "", ck.key)  # type: ignore[arg-type]
     if ck.store == "memory":
-        from streamer.checkpoint.memory import MemoryCheckpointStore  # noqa: PLC0415
+        from streamer.checkpoint.memory import MemoryCheckpointStore
 
         return MemoryCheckpointStore()
-    from streamer.checkpoint.file import FileCheckpointStore  # noqa: PLC0415
+    from streamer.checkpoint.file import FileCheckpointStore
 
     return FileCheckpointStore(ck.path)
 
@@ -201,9 +201,9 @@ class Runtime:
                     last = (now, written)
 
     async def _serve_metrics(self) -> None:
-        from aiohttp import web  # noqa: PLC0415
+        from aiohttp import web
 
-        from streamer.metrics import health_app  # noqa: PLC0415
+        from streamer.metrics import health_app
 
         settings = self.loaded.settings.metrics
         app = health_app(self.metrics, settings.stuck_after, self._ready_detail)
@@ -361,7 +361,7 @@ async def open_runtime(
         stack.push_async_callback(client.aclose)
         query: dict[str, Any] = {}
         if src.query.rules:
-            import orjson  # noqa: PLC0415
+            import orjson
 
             query["rules"] = orjson.dumps(src.query.rules).decode()
         if src.query.include:
@@ -381,6 +381,10 @@ async def open_runtime(
             on_late=on_late,
         )
         cursor = start_cursor(settings, checkpoint)
+        if checkpoint.cursor is None and checkpoint.origin is None:
+            checkpoint.origin = cursor  # a first run: backfill stops where the tail begins
+        if checkpoint.origin is not None:
+            source.floor = synthetic_id(id_seconds(checkpoint.origin) - src.lag_window)
         retention_check(cursor, metrics, from_checkpoint=checkpoint.cursor is not None)
         known = DedupeWindow(checkpoint.seen)
         log.info(

@@ -10,16 +10,16 @@ from streamer.sinks.local import LocalSink
 def build_sink(service: ResolvedService, *, name: str | None = None) -> Sink:
     """The sink for ``service``; ``name`` overrides the service name (event routing)."""
     if service.name == "local":
-        from streamer.config import LocalServiceSettings  # noqa: PLC0415
+        from streamer.config import LocalServiceSettings
 
         fsync = service.options.fsync if isinstance(service.options, LocalServiceSettings) else True
         return LocalSink(service.bucket, name=name or "local", fsync=fsync)
     if service.name == "aws":
-        from streamer.sinks.s3 import S3Sink  # noqa: PLC0415
+        from streamer.sinks.s3 import S3Sink
 
         return S3Sink(service, name=name)
     if service.name == "azure":
-        from streamer.sinks.azure import AzureBlobSink  # noqa: PLC0415
+        from streamer.sinks.azure import AzureBlobSink
 
         return AzureBlobSink(service, name=name)
     raise ValueError(f"unknown service {service.name!r}")

@@ -12,7 +12,7 @@ import contextlib
 import errno
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio.to_thread
@@ -116,11 +116,11 @@ class LocalSink:
         for info in infos:
             yield info
 
-    def _list(self, prefix: str) -> list[ObjectInfo]:
+    def _list(self, prefix: str) -> Sequence[ObjectInfo]:
         base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
         if not base.exists():
             return []
-        out = []
+        out: list[ObjectInfo] = []
         for dirpath, _dirs, files in os.walk(base):
             for fname in files:
                 if fname.startswith(_TMP):

@@ -12,6 +12,7 @@ with the ids, so the operator can widen ``lag_window``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -46,6 +47,8 @@ class LeadConduitSource:
         self.lag_window = lag_window
         self.query = query or {}
         self.on_late = on_late
+        # re-scans never read below this id: a backfill owns what lies before it
+        self.floor: str | None = None
         self.fetched = 0
         self.late_caught = 0
         self.late_beyond = 0
@@ -79,7 +82,7 @@ class LeadConduitSource:
     ) -> tuple[list[dict[str, Any]], str, list[dict[str, Any]]]:
         """Check the page instead of trusting it: sort, drop repeats, split off stragglers."""
         ids = [e["id"] for e in raw]
-        if any(a >= b for a, b in zip(ids, ids[1:], strict=False)) or (ids and ids[0] <= cursor):
+        if any(a >= b for a, b in itertools.pairwise(ids)) or (ids and ids[0] <= cursor):
             log.warning("poller.page_out_of_order", first=ids[0], last=ids[-1], cursor=cursor)
             raw = sorted({e["id"]: e for e in raw}.values(), key=lambda e: str(e["id"]))
         events: list[dict[str, Any]] = []
@@ -106,6 +109,8 @@ class LeadConduitSource:
         window_start = synthetic_id(top - self.lag_window)
         deep = self._cycles % DEEP_SCAN_EVERY == 0
         after = synthetic_id(top - 2 * self.lag_window) if deep else window_start
+        if self.floor is not None:
+            after = max(after, self.floor)
         while True:
             raw = await self.client.events(self._params(after))
             self.fetched += len(raw)
