@@ -136,7 +136,9 @@ class SimulatorState:
         limit = query.limit
         if not query.needs_dict:
             n = limit
-            window = ids[max(lo, hi - n) : hi][::-1] if query.descending else ids[lo : lo + n]
+            window = (
+                ids[max(lo, hi - n) : hi][::-1] if query.descending else ids[lo : min(lo + n, hi)]
+            )
             return b"[" + b",".join([blobs[eid] for eid in window]) + b"]", len(window)
         order = range(hi - 1, lo - 1, -1) if query.descending else range(lo, hi)
         out: list[bytes] = []
