@@ -118,9 +118,13 @@ async def open_s3_client(
                 kwargs["aws_session_token"] = credential.session_token.get_secret_value()
     try:
         client = await stack.enter_async_context(session.create_client("s3", **kwargs))
-    except (ProfileNotFound, ValueError) as exc:
-        detail = "profile not found" if isinstance(exc, ProfileNotFound) else "bad endpoint_url"
-        raise FatalSinkError(f"{label}: cannot create the S3 client ({detail})") from None
+    except ProfileNotFound:
+        raise FatalSinkError(
+            f"{label}: AWS profile {profile!r} not found; fix credentials.<id>.profile or "
+            "the shared config files"
+        ) from None
+    except ValueError:
+        raise FatalSinkError(f"{label}: cannot create the S3 client (bad endpoint_url)") from None
     client.meta.events.register("before-send.s3.*", _strip_expect)
     return client
 

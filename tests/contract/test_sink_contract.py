@@ -28,6 +28,7 @@ from servers import (
     resolved_service,
 )
 
+from streamer.config import AwsCredential
 from streamer.errors import FatalSinkError, RetriableSinkError
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
 from streamer.sinks.base import Sink
@@ -89,6 +90,12 @@ async def sink(new_sink: SinkFactory) -> AsyncIterator[Sink]:
     yield made
     with anyio.fail_after(10):
         await made.aclose()
+
+
+async def close(sink: Sink) -> None:
+    """aclose, bounded in time."""
+    with anyio.fail_after(10):
+        await sink.aclose()
 
 
 async def listed(sink: Sink, prefix: str = "") -> list[ObjectInfo]:
@@ -221,7 +228,7 @@ async def test_missing_bucket_is_fatal_at_open_and_names_it(cloud: Server) -> No
         with anyio.fail_after(20), pytest.raises(FatalSinkError) as info:
             await sink.open()
     finally:
-        await sink.aclose()
+        await close(sink)
     message = str(info.value)
     assert "'no-such-bucket-4711' does not exist" in message
     assert "credential_id=test-cred" in message
@@ -242,7 +249,7 @@ async def test_wrong_secret_is_fatal_names_credential_and_hides_secret(cloud: Se
         with anyio.fail_after(20), pytest.raises(FatalSinkError) as info:
             await sink.open()
     finally:
-        await sink.aclose()
+        await close(sink)
     message = str(info.value)
     assert "credential_id=test-cred" in message
     assert "bad credentials" in message
@@ -266,7 +273,7 @@ async def test_unreachable_endpoint_is_retriable(cloud: Server) -> None:
         with anyio.fail_after(20), pytest.raises(RetriableSinkError, match="unreachable"):
             await sink.open()
     finally:
-        await sink.aclose()
+        await close(sink)
 
 
 async def test_blackholed_endpoint_times_out_instead_of_hanging(cloud: Server) -> None:
@@ -278,7 +285,7 @@ async def test_blackholed_endpoint_times_out_instead_of_hanging(cloud: Server) -
             with anyio.fail_after(15), pytest.raises(RetriableSinkError, match="timed out"):
                 await sink.put("p/a.jsonl", b"x", meta(b"x"))
         finally:
-            await sink.aclose()
+            await close(sink)
     assert time.monotonic() - start < 5
 
 
@@ -299,4 +306,94 @@ async def test_put_on_a_connection_that_goes_silent_times_out(cloud: Server) -> 
                     await sink.put("p/2.jsonl", b"2" * 1000, meta(b"2" * 1000))
                 assert time.monotonic() - start < 5
         finally:
-            await sink.aclose()
+            await close(sink)
+
+
+# ---------------------------------------------------------------- AWS default credential chain
+
+
+def keyless(server: S3Server, *, profile: str | None = None) -> AwsCredential:
+    """An AwsCredential with no key pair: botocore's default chain must find one."""
+    return AwsCredential(
+        service="aws",
+        region=server.region,
+        endpoint_url=server.endpoint_url,
+        addressing_style="path",
+        profile=profile,
+    )
+
+
+@pytest.fixture
+def clean_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No AWS keys in the environment, no shared files, no instance metadata lookups."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return tmp_path / "credentials"
+
+
+@pytest.fixture
+def profile_file(s3_server: S3Server, clean_aws_env: Path) -> Path:
+    """A shared credentials file with a ``pipeline`` profile holding the server's keys."""
+    clean_aws_env.write_text(
+        f"[pipeline]\naws_access_key_id = {s3_server.access_key}\n"
+        f"aws_secret_access_key = {s3_server.secret_key}\n"
+    )
+    return clean_aws_env
+
+
+@pytest.mark.servers
+async def test_keys_from_the_environment(
+    s3_server: S3Server, clean_aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a key pair in the config, keys from the environment are used."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    bucket = make_bucket(s3_server)
+    sink = build_sink(resolved_service(s3_server, bucket, credential=keyless(s3_server)))
+    try:
+        with anyio.fail_after(20):
+            await sink.open()
+            assert await sink.put("p/env.txt", b"e", meta(b"e")) is PutOutcome.CREATED
+    finally:
+        await close(sink)
+
+
+@pytest.mark.servers
+@pytest.mark.usefixtures("profile_file")
+async def test_keys_from_a_named_profile(s3_server: S3Server) -> None:
+    """``profile`` selects a section of the shared credentials file."""
+    bucket = make_bucket(s3_server)
+    cred = keyless(s3_server, profile="pipeline")
+    sink = build_sink(resolved_service(s3_server, bucket, credential=cred))
+    try:
+        with anyio.fail_after(20):
+            await sink.open()
+            assert await sink.exists("p/none.txt") is False
+    finally:
+        await close(sink)
+
+
+@pytest.mark.servers
+async def test_no_credentials_anywhere_is_fatal(s3_server: S3Server, clean_aws_env: Path) -> None:
+    """With no key in the config and none in the chain, open() says so in one line."""
+    sink = build_sink(resolved_service(s3_server, "any-bucket", credential=keyless(s3_server)))
+    try:
+        with anyio.fail_after(20), pytest.raises(FatalSinkError, match="no AWS credentials found"):
+            await sink.open()
+    finally:
+        await close(sink)
+
+
+@pytest.mark.servers
+async def test_unknown_profile_is_fatal(s3_server: S3Server, clean_aws_env: Path) -> None:
+    """A profile that does not exist is a FatalSinkError naming it."""
+    cred = keyless(s3_server, profile="nope")
+    sink = build_sink(resolved_service(s3_server, "any-bucket", credential=cred))
+    try:
+        with anyio.fail_after(20), pytest.raises(FatalSinkError, match="'nope'"):
+            await sink.open()
+    finally:
+        await close(sink)
