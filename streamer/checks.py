@@ -97,7 +97,4 @@ async def connect_all(loaded: LoadedConfig) -> list[tuple[str, bool, str]]:
         tg.start_soon(api, name="check api")
         tg.start_soon(checkpoint, name="check checkpoint")
         tg.start_soon(sinks, name="check sinks")
-    rows = [("api", *results["api"]), ("checkpoint", *results["checkpoint"])]
-    labels = {s.name: s.label for s in loaded.services}
-    rows += [(labels.get(name, name), ok, message) for name, ok, message in services]
-    return rows
+    return [("api", *results["api"]), ("checkpoint", *results["checkpoint"]), *services]
