@@ -83,6 +83,7 @@ class Checkpoint:
     totals: dict[str, int] = field(default_factory=dict)
     owner: dict[str, Any] | None = None
     updated_at: str | None = None
+    origin: str | None = None  # the cursor the very first run started from (for backfill)
 
     def evict(self, keep_seconds: float) -> None:
         """Forget dedupe ids older than ``keep_seconds`` behind the cursor."""
@@ -105,6 +106,7 @@ class Checkpoint:
             "sinks": self.sinks,
             "totals": self.totals,
             "owner": self.owner,
+            "origin": self.origin,
             "updated_at": dt.datetime.now(tz=dt.UTC).isoformat(),
         }
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
@@ -120,6 +122,9 @@ class Checkpoint:
             cursor = doc.get("cursor")
             if cursor is not None and not is_id(cursor):
                 raise ValueError(f"cursor {cursor!r} is not an event id")
+            origin = doc.get("origin")
+            if origin is not None and not is_id(origin):
+                raise ValueError(f"origin {origin!r} is not an event id")
             seen = [str(i) for i in doc.get("seen", [])]
             if not all(is_id(i) for i in seen):
                 raise ValueError("seen holds something that is not an event id")
@@ -131,6 +136,7 @@ class Checkpoint:
                 totals={k: int(v) for k, v in doc.get("totals", {}).items()},
                 owner=doc.get("owner"),
                 updated_at=doc.get("updated_at"),
+                origin=origin,
             )
         except (ValueError, TypeError, KeyError, orjson.JSONDecodeError) as exc:
             raise CheckpointError(f"checkpoint {where} is corrupt ({exc}); {hint}") from None
