@@ -183,7 +183,7 @@ class Runtime:
                 await anyio.sleep(min(interval, settings.checkpoint.lease_ttl / 3))
                 now = time.monotonic()
                 if now - self._last_save >= settings.checkpoint.lease_ttl / 3:
-                    await self.writer.store.save(self.writer.checkpoint)
+                    await self.writer.save()
                     self._last_save = now
                 if now - last[0] >= interval:
                     written = self.writer.events_written

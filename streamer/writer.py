@@ -102,6 +102,15 @@ class Writer:
                     return await sink.put(key, data, meta)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def save(self) -> None:
+        """Save the checkpoint, retrying transient store failures (bucket stores)."""
+        for attempt in stamina.retry_context(
+            on=_retry_hook, attempts=None, timeout=None, wait_initial=0.2,
+            wait_max=self._max_backoff, wait_jitter=0.5,
+        ):
+            with attempt:
+                await self.store.save(self.checkpoint)
+
     async def write(self, batch: Batch) -> None:
         """Intent, upload everywhere, commit. Returns when the batch is durable everywhere."""
         started = anyio.current_time()
@@ -116,14 +125,14 @@ class Writer:
         )
         if batch.objects:
             self.checkpoint.intents.append(intent)
-            await self.store.save(self.checkpoint)
+            await self.save()
             async with anyio.create_task_group() as tg:
                 for obj in batch.objects:
                     for sink_name, key in obj.targets:
                         tg.start_soon(self._deliver, sink_name, key, obj)
         elapsed = anyio.current_time() - started
         self._commit(intent, batch.watermark, set(batch.covered), batch)
-        await self.store.save(self.checkpoint)
+        await self.save()
         self.batches += 1
         if batch.objects:
             log.info(
@@ -206,7 +215,7 @@ class Writer:
                 complete=len(complete),
             )
         if any(stats.values()):
-            await self.store.save(self.checkpoint)
+            await self.save()
         return stats
 
     @staticmethod

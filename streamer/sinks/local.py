@@ -12,6 +12,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -64,7 +65,7 @@ class LocalSink:
             return self._same(final, key, meta)
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.parent / f"{_TMP}{final.name}-{os.getpid()}-{id(data):x}"
+            tmp = final.parent / f"{_TMP}{final.name}-{uuid.uuid4().hex}"
             with tmp.open("wb") as fh:
                 fh.write(data)
                 if self._fsync:
