@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 import orjson
 import stamina
@@ -130,6 +131,7 @@ class LeadConduitClient:
         url = f"{self.base_url}{path}"
         async with self._budget:
             self.requests += 1
+            started = anyio.current_time()
             try:
                 response = await self._http.get(path, params=list(params))
                 body = response.content
@@ -146,7 +148,7 @@ class LeadConduitClient:
             raise FatalSourceError(
                 f"{url} answered HTML, not JSON: source.base_url is not the LeadConduit API"
             )
-        self._budget.succeeded()
+        self._budget.succeeded(anyio.current_time() - started)
         return body
 
     async def get(
