@@ -30,6 +30,16 @@ if TYPE_CHECKING:
 __all__ = ["SimulatorState"]
 
 
+def _pack(event: dict[str, Any]) -> bytes:
+    """Serialize for storage, copied into an exact-size buffer.
+
+    orjson over-allocates and then shrinks its output in place; a million such blocks,
+    interleaved with the generator's short-lived dicts, fragmented the heap to about 3x the
+    payload. One copy brings it back to about 1.25x.
+    """
+    return bytes(memoryview(orjson.dumps(event)))
+
+
 class SimulatorState:
     """The event store behind one simulator instance (see the module docstring).
 
@@ -54,7 +64,7 @@ class SimulatorState:
         fraction = options.late_fraction
         for event in self._factory.backlog(options.events):
             eid = event["id"]
-            blobs[eid] = orjson.dumps(event)
+            blobs[eid] = _pack(event)
             if fraction and late_rng.random() < fraction:
                 late.append(eid)
             else:
@@ -89,7 +99,7 @@ class SimulatorState:
 
     def _add_pending(self, event: dict[str, Any]) -> None:
         eid = event["id"]
-        self._blobs[eid] = orjson.dumps(event)
+        self._blobs[eid] = _pack(event)
         visible_at = float(id_time(eid) + 1)
         if self.options.late_fraction and self._late_rng.random() < self.options.late_fraction:
             visible_at += self.options.late_delay

@@ -41,7 +41,7 @@ async def page_all(client: httpx.AsyncClient, after: str | None = None) -> list[
     """Page with sort=asc&after_id until an empty page; return the ids in order."""
     ids: list[str] = []
     while True:
-        params = {"sort": "asc", "limit": 1000}
+        params: dict[str, str | int] = {"sort": "asc", "limit": 1000}
         if after is not None:
             params["after_id"] = after
         response = await client.get("/events", params=params)
@@ -196,7 +196,11 @@ async def test_rules_filter_server_side() -> None:
                 {"lhv": "type", "op": "is equal to", "rhv": "recipient"},
                 {"lhv": "outcome", "op": "is equal to", "rhv": "skip"},
             ]
-            params = {"rules": orjson.dumps(rules).decode(), "limit": 1000, "sort": "asc"}
+            params: dict[str, str | int] = {
+                "rules": orjson.dumps(rules).decode(),
+                "limit": 1000,
+                "sort": "asc",
+            }
             page = (await client.get("/events", params=params)).json()
             expected = [
                 e["id"]
