@@ -52,12 +52,13 @@ class EventRouter:
             own = svc.get("prefix")
             prefix = str(own if own is not None else fh.get("prefix") or "")
             cred_id = str(svc.get("credential_id") or fh.get("credential_id") or "")
-            name = self._register(kind, str(bucket), cred_id)
+            name = self.register(kind, str(bucket), cred_id)
             if name is not None:
                 targets.append((name, prefix.strip("/")))
         return tuple(targets)
 
-    def _register(self, kind: str, bucket: str, cred_id: str) -> str | None:
+    def register(self, kind: str, bucket: str, cred_id: str) -> str | None:
+        """The sink name for ``kind``/``bucket``/``cred_id``, creating its service entry."""
         credential = self.settings.credentials.get(cred_id)
         used_id: str | None = cred_id
         if credential is None or credential.service != kind:

@@ -328,6 +328,10 @@ async def open_runtime(
         event_router = EventRouter(loaded, sinks) if settings.firehose.route == "event" else None
 
         async def sink_factory(name: str) -> Sink:
+            if event_router is not None and name not in event_router.services:
+                kind, _, rest = name.partition(":")
+                bucket, _, cred = rest.partition(":")
+                event_router.register(kind, bucket, "" if cred == "default" else cred)
             if event_router is None or name not in event_router.services:
                 raise KeyError(f"no sink named {name!r}")
             sink = build_sink(event_router.services[name], name=name)
