@@ -216,7 +216,12 @@ def parse_settings(raw: object, *, base: Path, env: dict[str, str] | None = None
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_format_error(e) for e in exc.errors())
+        # a value already reported (unset ${VAR}) is not reported again as empty/invalid
+        reported = {p.split(": ", 1)[0] for p in problems}
+        for e in exc.errors():
+            message = _format_error(e)
+            if message.split(": ", 1)[0] not in reported:
+                problems.append(message)
         raise ConfigError(problems) from None
     services, more = resolve_services(settings)
     problems.extend(more)
