@@ -159,7 +159,9 @@ def health_app(
         quiet = time.monotonic() - metrics.last_progress
         stuck = quiet > stuck_after and not metrics.idle
         ok = metrics.ready and not stuck
-        body = {"ready": metrics.ready, "stuck": stuck, "seconds_since_progress": round(quiet, 1)}
+        body: dict[str, object] = {
+            "ready": metrics.ready, "stuck": stuck, "seconds_since_progress": round(quiet, 1)
+        }
         body.update(extra())
         return web.json_response(body, status=200 if ok else 503)
 
