@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
-from structlog.testing import capture_logs
+import pytest
 
+from streamer import progress as progress_module
 from streamer.ids import synthetic_id
 from streamer.progress import Progress
+
+
+class Recorder:
+    """Stands in for the module's structlog logger."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+
+    def info(self, event: str, **fields: Any) -> None:
+        self.lines.append({"event": event, **fields})
 
 
 class Clock:
@@ -51,12 +63,17 @@ def test_resumed_task_starts_at_its_position() -> None:
     assert progress.tasks["s"].fraction == 0.5
 
 
-def test_log_mode_writes_periodic_lines_and_one_at_the_end() -> None:
+def test_log_mode_writes_periodic_lines_and_one_at_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Off a TTY: a line per task every interval, and one when a task finishes."""
+    recorder = Recorder()
+    monkeypatch.setattr(progress_module, "log", recorder)
+    logs = recorder.lines
     clock = Clock()
     progress = Progress(mode="auto", interval=5, stream=io.StringIO(), clock=clock)
     assert progress.mode == "log"
-    with capture_logs() as logs, progress:
+    with progress:
         progress.add("a", 0, 100)
         progress.add("b", 100, 200)
         progress.advance("a", 10, synthetic_id(10))
