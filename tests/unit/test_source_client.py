@@ -161,8 +161,8 @@ async def test_retry_after_is_honoured() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="bug: client.py:160 iterates stamina.retry_context with a sync `for`, so backoff "
-    "sleeps with time.sleep and blocks the event loop (same in writer.py:91, runtime.py:107)",
+    reason="bug: client.py:162 iterates stamina.retry_context with a sync `for`, so backoff "
+    "sleeps with time.sleep and blocks the event loop (also writer.py:91, :107; runtime.py:107)",
 )
 async def test_backoff_does_not_block_the_event_loop() -> None:
     """Other tasks keep running while the client waits out a Retry-After."""
