@@ -170,3 +170,19 @@ def test_error_kinds_are_a_small_vocabulary() -> None:
         "sink", "ReadTimeout",
     )
     assert error_kind(ValueError("x")) == ("other", "ValueError")
+
+
+async def test_check_connect_all_ok(tmp_path: Path) -> None:
+    """``connect_all``: api, checkpoint and each sink pass against a healthy setup."""
+    from streamer.checks import connect_all
+
+    async with start_simulator(SimulatorOptions(events=20, api_key=API_KEY)) as sim:
+        loaded = parse_settings(settings_dict(sim.url, tmp_path), base=Path())
+        with anyio.fail_after(30):
+            rows = await connect_all(loaded)
+    assert [name for name, _ok, _msg in rows] == ["api", "checkpoint", "local"]
+    assert all(ok for _name, ok, _msg in rows), rows
+    assert "accepted the API key" in rows[0][2]
+    assert "no checkpoint yet" in rows[1][2]
+    assert rows[2][2].startswith("ok: wrote and deleted lc/events/leadconduit_verification_")
+    assert not list((tmp_path / "out").rglob("*.txt"))
