@@ -119,10 +119,14 @@ class Batcher:
         if event is None:
             self._dropped[dropped_by] = self._dropped.get(dropped_by, 0) + 1
             return
+        targets = self._router(event)
+        if not targets:
+            self._dropped["unrouted"] = self._dropped.get("unrouted", 0) + 1
+            return
         if self._hour is None:
             self._hour = partition(event_id)
         line = orjson.dumps(event)
-        group = self._group(self._router(event))
+        group = self._group(targets)
         group.count += 1
         group.ids.append(event_id)
         group.first_id = min(group.first_id, event_id)

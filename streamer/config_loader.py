@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 
 from streamer.config import Settings
 from streamer.errors import ConfigError
@@ -152,13 +152,26 @@ def _unwrap(tp: Any, part: Any) -> Any:
     if origin in (types.UnionType, typing.Union):
         for arg in args:
             cls = _strip(arg)
-            if isinstance(cls, type) and issubclass(cls, BaseModel) and (
-                (isinstance(part, str) and part in cls.model_fields)
-                or part == cls.__name__
-                or (isinstance(part, str) and part.lower() in cls.__name__.lower())
-            ):
+            if isinstance(cls, type) and issubclass(cls, BaseModel) and part in _tags(arg, cls):
                 return cls
+        for arg in args:
+            cls = _strip(arg)
+            if isinstance(cls, type) and issubclass(cls, BaseModel) and (
+                isinstance(part, str) and part in cls.model_fields
+            ):
+                return _unwrap(cls, part)
     return None
+
+
+def _tags(arg: Any, cls: type[BaseModel]) -> set[Any]:
+    """Union member tags pydantic puts in error locations: Tag(...) or a Literal service."""
+    tags: set[Any] = {cls.__name__}
+    if typing.get_origin(arg) is typing.Annotated:
+        tags |= {m.tag for m in typing.get_args(arg)[1:] if isinstance(m, Tag)}
+    service = cls.model_fields.get("service")
+    if service is not None:
+        tags |= set(typing.get_args(service.annotation))
+    return tags
 
 
 def _strip(tp: Any) -> Any:
@@ -172,11 +185,11 @@ def _strip(tp: Any) -> Any:
 
 
 def _format_error(err: Any) -> str:
-    loc = tuple(err["loc"])
-    # pydantic inserts union tags (e.g. 'aws', 'filter') into loc; drop tags that
-    # duplicate the next real key so paths read like the YAML.
+    raw = tuple(err["loc"])
+    # pydantic inserts union tags (e.g. 'aws', 'filter') into loc; the model lookup uses
+    # them, the printed path drops them so it reads like the YAML.
     clean: list[Any] = []
-    for part in loc:
+    for part in raw:
         if clean and part == clean[-1]:
             continue
         clean.append(part)
@@ -186,7 +199,7 @@ def _format_error(err: Any) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         bad = loc[-1]
-        model = _model_at(loc)
+        model = _model_at(raw)
         hint = ""
         if model is not None:
             close = difflib.get_close_matches(str(bad), list(model.model_fields), n=1)

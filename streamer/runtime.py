@@ -104,7 +104,7 @@ def retention_check(cursor: str, metrics: Metrics, *, from_checkpoint: bool = Tr
 
 async def _open_sink(sink: Sink) -> None:
     """Open a sink; unreachable endpoints are retried (the network may come up later)."""
-    for attempt in stamina.retry_context(
+    async for attempt in stamina.retry_context(
         on=RetriableError, attempts=None, timeout=None, wait_initial=0.5, wait_max=30.0
     ):
         with attempt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -27,8 +28,8 @@ def parse_duration(value: object) -> float:
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     else:
         raise ValueError(f"expected a duration like 30s, 5m or 1h, got {value!r}")
-    if seconds < 0:
-        raise ValueError(f"a duration cannot be negative, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"a duration must be a finite, non-negative time, got {value!r}")
     return seconds
 
 
@@ -37,6 +38,8 @@ def parse_size(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f"expected a size like 16MiB or 500KB, got {value!r}")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"a size must be finite, got {value!r}")
         size = int(value)
     elif isinstance(value, str) and (match := _SIZE_RE.match(value)):
         unit = (match.group(2) or "b").lower()

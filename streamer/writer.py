@@ -88,7 +88,7 @@ class Writer:
     async def _put(self, sink_name: str, key: str, data: bytes, meta: ObjectMeta) -> PutOutcome:
         sink = await self._sink(sink_name)
         async with self._limit:
-            for attempt in stamina.retry_context(
+            async for attempt in stamina.retry_context(
                 on=_retry_hook,
                 attempts=None,
                 timeout=None,
@@ -104,7 +104,7 @@ class Writer:
 
     async def save(self) -> None:
         """Save the checkpoint, retrying transient store failures (bucket stores)."""
-        for attempt in stamina.retry_context(
+        async for attempt in stamina.retry_context(
             on=_retry_hook, attempts=None, timeout=None, wait_initial=0.2,
             wait_max=self._max_backoff, wait_jitter=0.5,
         ):

@@ -36,9 +36,12 @@ class IntentObject:
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> IntentObject:
         """Parse one intent object."""
+        ids = [str(i) for i in raw["ids"]]
+        if not all(is_id(i) for i in ids):
+            raise ValueError("an intent object holds something that is not an event id")
         return cls(
             targets=[(str(a), str(b)) for a, b in raw["targets"]],
-            ids=[str(i) for i in raw["ids"]],
+            ids=ids,
             sha256=str(raw["sha256"]),
         )
 
@@ -64,11 +67,15 @@ class Intent:
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Intent:
         """Parse one intent."""
+        covered = [str(i) for i in raw["covered"]]
+        watermark = raw.get("watermark")
+        if not all(is_id(i) for i in covered) or not (watermark is None or is_id(watermark)):
+            raise ValueError("an intent holds something that is not an event id")
         return cls(
             seq=int(raw["seq"]),
             objects=[IntentObject.from_json(o) for o in raw["objects"]],
-            covered=[str(i) for i in raw["covered"]],
-            watermark=raw.get("watermark"),
+            covered=covered,
+            watermark=watermark,
         )
 
 

@@ -159,7 +159,7 @@ class LeadConduitClient:
         Parsing happens inside the retried block, so a truncated or invalid page is
         fetched again rather than half-processed. Retries are forever by default.
         """
-        for attempt in stamina.retry_context(
+        async for attempt in stamina.retry_context(
             on=_retry_hook,
             attempts=self._attempts,
             timeout=None,

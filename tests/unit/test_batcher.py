@@ -249,11 +249,6 @@ def test_groups_by_router_targets() -> None:
     assert batch.covered == (eid(1), eid(2), eid(3))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: batcher.py Batcher.add/seal: an event the router sends nowhere (route: event, "
-    "firehose disabled) becomes a BatchObject with targets=() instead of only being covered",
-)
 def test_event_routed_nowhere_makes_no_object() -> None:
     """An event whose router returns no targets is covered but produces no object."""
     b = make(router=lambda e: () if e.get("off") else (S3,))

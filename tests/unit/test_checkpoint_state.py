@@ -213,11 +213,6 @@ async def test_memory_store_round_trips_through_json() -> None:
     assert store.saves == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: checkpoint/state.py Intent.from_json accepts any watermark/covered/ids, so a "
-    "corrupt intent loads and fails later (TypeError in Writer._commit) instead of here",
-)
 @pytest.mark.parametrize(
     "intent",
     [

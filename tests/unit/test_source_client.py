@@ -159,11 +159,6 @@ async def test_retry_after_is_honoured() -> None:
     assert 0.75 <= elapsed < 2.0  # default first wait is 0.2 s + up to 0.5 s jitter
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: client.py:162 iterates stamina.retry_context with a sync `for`, so backoff "
-    "sleeps with time.sleep and blocks the event loop (also writer.py:91, :107; runtime.py:107)",
-)
 async def test_backoff_does_not_block_the_event_loop() -> None:
     """Other tasks keep running while the client waits out a Retry-After."""
     script = Script(httpx.Response(429, headers={"Retry-After": "0.5"}), ok())

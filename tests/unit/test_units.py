@@ -82,22 +82,12 @@ def test_annotated_types_report_the_field() -> None:
     assert info.value.errors()[0]["loc"] == ("wait",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: units.py:40 int(float('inf')) raises OverflowError, not ValueError, so pydantic "
-    "does not catch it and load_config crashes on `max_bytes: .inf` instead of a ConfigError",
-)
 def test_parse_size_rejects_infinity() -> None:
     """An infinite size is a ValueError like any other bad size."""
     with pytest.raises(ValueError, match="size"):
         parse_size(float("inf"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: units.py:25 accepts float nan/inf (YAML .nan/.inf) as durations; "
-    "lag_window: .nan then crashes synthetic_id() at run time",
-)
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_parse_duration_rejects_non_finite(bad: float) -> None:
     """NaN and infinity are not durations."""

@@ -199,11 +199,6 @@ async def test_conflicting_object_is_fatal_and_checkpoint_not_advanced() -> None
     assert len(store.history[-1].intents) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: writer.py:145 logs o.targets[0][1]; an object with no targets (event routed "
-    "nowhere, see test_batcher) raises IndexError after the commit was saved",
-)
 async def test_object_without_targets_does_not_crash_write() -> None:
     """A batch whose first object has no targets is committed without an error."""
     b = Batcher(router=lambda e: () if e.get("off") else (("a", "pa"),), compression="none")
@@ -383,14 +378,6 @@ async def test_unknown_sink_without_factory_fails() -> None:
         await writer.write(make_batch([sid(1)]))
     assert info.group_contains(KeyError)
     assert store.history[-1].cursor is None
-
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: writer.py:91 iterates stamina.retry_context with a sync `for`, so the sink "
-    "backoff sleeps with time.sleep and blocks the event loop",
-)
 async def test_sink_backoff_does_not_block_the_event_loop() -> None:
     """Other tasks keep running while a sink put waits out its backoff."""
     writer, _, sinks = setup()
