@@ -89,6 +89,7 @@ class Batcher:
         self._dropped: dict[str, int] = {}
         self._opened: float | None = None
         self._hour: str | None = None
+        self._hour_ids = ("", "")  # [first id, first id of the next hour) of ``_hour``
 
     @property
     def open_events(self) -> int:
@@ -109,7 +110,10 @@ class Batcher:
 
     def crosses_hour(self, event_id: str) -> bool:
         """Whether a main-stream event belongs to another hour than the open batch."""
-        return self._hour is not None and self._kept > 0 and partition(event_id) != self._hour
+        if self._hour is None or self._kept == 0:
+            return False
+        lo, hi = self._hour_ids  # string bounds: no date formatting per event
+        return not lo <= event_id < hi
 
     def add(self, event_id: str, event: dict[str, Any] | None, *, dropped_by: str = "") -> None:
         """Account for one processed event; ``None`` means a stage dropped it."""
@@ -125,6 +129,8 @@ class Batcher:
             return
         if self._hour is None:
             self._hour = partition(event_id)
+            start = int(event_id[:8], 16) // 3600 * 3600
+            self._hour_ids = (f"{start:08x}" + "0" * 16, f"{start + 3600:08x}" + "0" * 16)
         line = orjson.dumps(event)
         group = self._group(targets)
         group.count += 1
