@@ -130,8 +130,10 @@ class _RedactingStderr:
 
 
 def _fail(exc: StreamerError) -> None:
-    if isinstance(exc, ConfigError):
-        print(redact(f"streamer: config has {len(exc.problems)} problem(s):"), file=sys.stderr)
+    if isinstance(exc, ConfigError) and len(exc.problems) == 1:
+        print(redact(f"streamer: {exc.problems[0]}"), file=sys.stderr)
+    elif isinstance(exc, ConfigError):
+        print(redact(f"streamer: config has {len(exc.problems)} problems:"), file=sys.stderr)
         for problem in exc.problems:
             print(redact(f"  {problem}"), file=sys.stderr)
     else:

@@ -65,7 +65,7 @@ def test_check_bad_config_lists_every_problem(
     captured = capsys.readouterr()
     err = captured.err
     assert captured.out == ""
-    assert "streamer: config has 3 problem(s):" in err
+    assert "streamer: config has 3 problems:" in err
     for fragment in (
         "  source.page_size:",
         "  source.poll_intervl: unknown key; did you mean 'poll_interval'?",
@@ -83,7 +83,7 @@ def test_check_service_problems_after_schema_is_valid(
     text = "source: {api_key: k3y-k3y}\nfirehose:\n  services:\n    aws: {credential_id: nope}\n"
     assert cli.main(["check", "-c", write(tmp_path, text)]) == 2
     err = capsys.readouterr().err
-    assert "config has 2 problem(s)" in err
+    assert "config has 2 problems" in err
     assert "firehose.services.aws.bucket: required" in err
     assert "firehose.services.aws.credential_id: unknown credential_id 'nope'" in err
 
