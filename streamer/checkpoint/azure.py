@@ -15,7 +15,7 @@ from azure.core import MatchConditions
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobClient
 
-from streamer.checkpoint.state import Checkpoint
+from streamer.checkpoint.cas import EtagCheckpointStore
 from streamer.config import AzureCredential
 from streamer.errors import CheckpointError, FatalSinkError
 from streamer.sinks._azure import (
@@ -30,7 +30,7 @@ from streamer.sinks._azure import (
 DEFAULT_TIMEOUT = 30.0
 
 
-class AzureCheckpointStore:
+class AzureCheckpointStore(EtagCheckpointStore):
     """``checkpoint.store: azure``: the checkpoint document in container ``bucket``."""
 
     def __init__(
@@ -41,6 +41,7 @@ class AzureCheckpointStore:
         *,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        super().__init__()
         self.container = bucket
         self.key = key
         self.label = f"azure://{bucket}/{key}"
@@ -48,8 +49,6 @@ class AzureCheckpointStore:
         self._timeout = timeout
         self._blob: BlobClient | None = None
         self._stack: contextlib.AsyncExitStack | None = None
-        self._etag: str | None = None
-        self._lost: bytes | None = None
 
     async def _ready(self) -> BlobClient:
         if self._blob is None:
@@ -85,26 +84,6 @@ class AzureCheckpointStore:
             raise self._error(exc, "GetBlob") from None
         return data, str(stream.properties.etag)
 
-    async def load(self) -> Checkpoint | None:
-        """The saved checkpoint (its ETag is remembered for the next save), or None."""
-        found = await self._read()
-        if found is None:
-            self._etag = None
-            return None
-        data, self._etag = found
-        return Checkpoint.from_bytes(data, where=self.label)
-
-    async def save(self, checkpoint: Checkpoint) -> None:
-        """Replace the blob if nobody else changed it since our last load or save."""
-        data = checkpoint.to_bytes()
-        try:
-            self._etag = await self._put(data)
-        except CheckpointError:
-            if self._lost is None or not await self._adopt_lost():
-                raise
-            self._etag = await self._put(data)
-        self._lost = None
-
     async def _put(self, data: bytes) -> str:
         blob = await self._ready()
         condition: dict[str, Any] = (
@@ -131,14 +110,6 @@ class AzureCheckpointStore:
             self._lost = data
             raise self._error(exc, "PutBlob") from None
         return str(response["etag"])
-
-    async def _adopt_lost(self) -> bool:
-        """After a conflict: is the blob the bytes of our own save whose answer was lost?"""
-        found = await self._read()
-        if found is None or found[0] != self._lost:
-            return False
-        self._etag = found[1]
-        return True
 
     async def aclose(self) -> None:
         """Close the client."""

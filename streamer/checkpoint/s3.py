@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from streamer.checkpoint.state import Checkpoint
+from streamer.checkpoint.cas import EtagCheckpointStore
 from streamer.config import AwsCredential
 from streamer.errors import CheckpointError, FatalSinkError
 from streamer.sinks._aws import CONFLICT_CODES, S3_ERRORS, classify, error_code, open_s3_client
@@ -25,7 +25,7 @@ _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 DEFAULT_TIMEOUT = 30.0
 
 
-class S3CheckpointStore:
+class S3CheckpointStore(EtagCheckpointStore):
     """``checkpoint.store: s3``: the checkpoint document at ``s3://bucket/key``."""
 
     def __init__(
@@ -36,6 +36,7 @@ class S3CheckpointStore:
         *,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        super().__init__()
         self.bucket = bucket
         self.key = key
         self.label = f"s3://{bucket}/{key}"
@@ -43,8 +44,6 @@ class S3CheckpointStore:
         self._timeout = timeout
         self._client: Any = None
         self._stack: contextlib.AsyncExitStack | None = None
-        self._etag: str | None = None
-        self._lost: bytes | None = None
 
     async def _ready(self) -> Any:
         if self._client is None:
@@ -80,26 +79,6 @@ class S3CheckpointStore:
             raise self._error(exc, "GetObject") from None
         return data, str(response["ETag"])
 
-    async def load(self) -> Checkpoint | None:
-        """The saved checkpoint (its ETag is remembered for the next save), or None."""
-        found = await self._read()
-        if found is None:
-            self._etag = None
-            return None
-        data, self._etag = found
-        return Checkpoint.from_bytes(data, where=self.label)
-
-    async def save(self, checkpoint: Checkpoint) -> None:
-        """Replace the object if nobody else changed it since our last load or save."""
-        data = checkpoint.to_bytes()
-        try:
-            self._etag = await self._put(data)
-        except CheckpointError:
-            if self._lost is None or not await self._adopt_lost():
-                raise
-            self._etag = await self._put(data)
-        self._lost = None
-
     async def _put(self, data: bytes) -> str:
         client = await self._ready()
         condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
@@ -122,14 +101,6 @@ class S3CheckpointStore:
             self._lost = data
             raise self._error(exc, "PutObject") from None
         return str(response["ETag"])
-
-    async def _adopt_lost(self) -> bool:
-        """After a conflict: is the object the bytes of our own save whose answer was lost?"""
-        found = await self._read()
-        if found is None or found[0] != self._lost:
-            return False
-        self._etag = found[1]
-        return True
 
     async def aclose(self) -> None:
         """Close the client."""
