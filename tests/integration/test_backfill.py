@@ -187,3 +187,51 @@ async def test_cli_backfills_with_plain_progress_lines(
     assert done.returncode == 0, done.stderr.decode()
     assert sorted(archive_ids(tmp_path / "out")) == expected
     assert b'"event": "progress"' in done.stdout
+
+
+def test_checkpoint_origin_round_trips() -> None:
+    """``origin`` survives serialisation; old documents without it load as None."""
+    cp = Checkpoint(cursor=synthetic_id(2000), origin=synthetic_id(1000))
+    assert Checkpoint.from_bytes(cp.to_bytes(), where="t").origin == synthetic_id(1000)
+    assert Checkpoint.from_bytes(Checkpoint().to_bytes(), where="t").origin is None
+
+
+async def test_first_live_run_records_its_origin(sim: RunningSimulator, tmp_path: Path) -> None:
+    """The daemon's first run stores the cursor it started from; later runs keep it."""
+    from streamer.app import run
+
+    start = sim.state.visible_ids()[1000]
+    loaded = loaded_config(sim.url, tmp_path, source={"start": {"after_id": start}})
+    store = FileCheckpointStore(loaded.settings.checkpoint.path)
+    with anyio.fail_after(60):
+        await run(loaded, until_caught_up=True, handle_signals=False)
+        first = await store.load()
+        await run(loaded, until_caught_up=True, handle_signals=False)
+        second = await store.load()
+    assert first is not None
+    assert second is not None
+    assert first.origin == start
+    assert second.origin == start
+    assert second.cursor is not None
+    assert second.cursor > start
+
+
+async def test_live_rescan_never_reads_below_the_floor(sim: RunningSimulator) -> None:
+    """With a floor, the lag-window re-scan yields nothing older than it."""
+    from streamer.dedupe import DedupeWindow
+    from streamer.source.client import LeadConduitClient
+    from streamer.source.leadconduit import LeadConduitSource
+
+    ids = sim.state.visible_ids()
+    cursor = ids[-1]
+    floor = synthetic_id(id_seconds(cursor) - 50)
+    client = LeadConduitClient(sim.url, API_KEY)
+    source = LeadConduitSource(client, page_size=100, lag_window=200)
+    source.floor = floor
+    try:
+        with anyio.fail_after(30):
+            got = [e["id"] for page in [p async for p in source._rescan(cursor, DedupeWindow())]
+                   for e in page.events]  # fmt: skip
+    finally:
+        await client.aclose()
+    assert got == [i for i in ids if floor < i <= cursor]
