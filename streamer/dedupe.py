@@ -31,6 +31,10 @@ class DedupeWindow:
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
 
+    def sorted_ids(self) -> list[str]:
+        """Every id, sorted; cheap because insertion order is already nearly sorted."""
+        return sorted(self._order)
+
     def add(self, event_id: str) -> None:
         """Remember ``event_id``."""
         if event_id not in self._ids:

@@ -108,7 +108,7 @@ class Checkpoint:
                 if self.cursor
                 else None
             ),
-            "seen": sorted(self.seen),
+            "seen": self.seen.sorted_ids(),
             "intents": [i.to_json() for i in self.intents],
             "sinks": self.sinks,
             "totals": self.totals,

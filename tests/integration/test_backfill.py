@@ -235,3 +235,16 @@ async def test_live_rescan_never_reads_below_the_floor(sim: RunningSimulator) ->
     finally:
         await client.aclose()
     assert got == [i for i in ids if floor < i <= cursor]
+
+
+def test_checkpoint_seen_is_sorted_with_late_ids() -> None:
+    """The dedupe window is written sorted even when late (lower) ids arrived last."""
+    from streamer.dedupe import DedupeWindow
+
+    window = DedupeWindow([synthetic_id(10), synthetic_id(30)])
+    window.add(synthetic_id(20))
+    doc = Checkpoint(cursor=synthetic_id(30), seen=window).to_bytes()
+    seen = Checkpoint.from_bytes(doc, where="t").seen
+    assert window.sorted_ids() == [synthetic_id(10), synthetic_id(20), synthetic_id(30)]
+    assert sorted(seen) == window.sorted_ids()
+    assert doc.index(synthetic_id(10).encode()) < doc.index(synthetic_id(20).encode())
