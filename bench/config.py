@@ -46,6 +46,7 @@ PIPELINE: list[dict[str, Any]] = [
     },
     {"transform": {"mask": ["vars.lead.ssn", "vars.lead.dob"], "exclude": ["vars.lead.ip"]}},
 ]
+FILTERS = PIPELINE[:3]  # the same filters without the transform: raw bytes pass through
 
 
 def config(

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench.config import API_KEY, config
+from bench.config import API_KEY, FILTERS, config
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
@@ -277,11 +277,21 @@ def run(args: argparse.Namespace) -> tuple[str, list[Row]]:
                 say(row)
                 return row
 
-            cfg = config(url, _fresh(root, "state-cloud"), s3=s3, azure=azure)
-            rows.append(daemon_row("(b) daemon -> SeaweedFS + Azurite", cfg, "gzip, 2 services"))
+            cfg = config(url, _fresh(root, "state-cloud"), s3=s3, azure=azure, pipeline=FILTERS)
+            cfg["firehose"]["prefix"] = "bench/filtered"  # other content, other names
+            rows.append(
+                daemon_row("(b) daemon -> SeaweedFS + Azurite", cfg, "3 filters, gzip, 2 services")
+            )
+            cfg = config(url, _fresh(root, "state-cloud-t"), s3=s3, azure=azure)
+            cfg["firehose"]["prefix"] = "bench/transformed"  # other content, other names
+            rows.append(
+                daemon_row(
+                    "(b') same + mask/exclude transform", cfg, "3 filters + transform, 2 services"
+                )
+            )
             out_dir = _fresh(root, "out-local")
-            cfg = config(url, _fresh(root, "state-local"), local=out_dir)
-            rows.append(daemon_row("(c) daemon -> local dir", cfg, "gzip, fsync"))
+            cfg = config(url, _fresh(root, "state-local"), local=out_dir, pipeline=FILTERS)
+            rows.append(daemon_row("(c) daemon -> local dir", cfg, "3 filters, gzip, fsync"))
 
             pipe = scenario("pipeline", events=min(events, 100_000))
             cpu_eps = pipe["events"] / pipe["cpu_seconds"]

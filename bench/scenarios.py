@@ -164,10 +164,14 @@ async def pipeline(events: int, seed: int = 7) -> dict[str, Any]:
     batch_send, batch_recv = anyio.create_memory_object_stream[Batch](2)
     out_bytes = 0
 
+    from streamer.runtime import page_decoder
+
+    decoder = page_decoder(loaded.settings)
+
     async def feed() -> None:
         async with page_send:
             for body in bodies:
-                decoded = parse_page(body, "bench")
+                decoded = decoder.decode(body, "bench") if decoder else parse_page(body, "bench")
                 await page_send.send(Page(decoded, decoded[-1]["id"]))
 
     async def drain() -> None:

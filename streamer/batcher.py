@@ -115,8 +115,19 @@ class Batcher:
         lo, hi = self._hour_ids  # string bounds: no date formatting per event
         return not lo <= event_id < hi
 
-    def add(self, event_id: str, event: dict[str, Any] | None, *, dropped_by: str = "") -> None:
-        """Account for one processed event; ``None`` means a stage dropped it."""
+    def add(
+        self,
+        event_id: str,
+        event: dict[str, Any] | None,
+        *,
+        dropped_by: str = "",
+        raw: Any = None,
+    ) -> None:
+        """Account for one processed event; ``None`` means a stage dropped it.
+
+        ``raw`` is the event's JSON exactly as the API sent it (no newline inside); when
+        given it is written as is instead of re-encoding ``event``.
+        """
         if self._opened is None:
             self._opened = self._clock()
         self._covered.append(event_id)
@@ -131,7 +142,7 @@ class Batcher:
             self._hour = partition(event_id)
             start = int(event_id[:8], 16) // 3600 * 3600
             self._hour_ids = (f"{start:08x}" + "0" * 16, f"{start + 3600:08x}" + "0" * 16)
-        line = orjson.dumps(event)
+        line = orjson.dumps(event) if raw is None else raw
         group = self._group(targets)
         group.count += 1
         group.ids.append(event_id)
@@ -140,7 +151,7 @@ class Batcher:
         self._kept += 1
         self._bytes += len(line) + 1
         if self._per_event:
-            group.objects.append(self._object_for(event, event_id, line, group.targets))
+            group.objects.append(self._object_for(event, event_id, bytes(line), group.targets))
         else:
             group.pending.append(line)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import structlog
@@ -18,7 +19,9 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from streamer.batcher import Batcher
 from streamer.metrics import Metrics
 from streamer.records import Batch, Page
+from streamer.source.decode import full_event, raw_line
 from streamer.stages.base import Stage
+from streamer.stages.filter import FilterStage
 
 log = structlog.get_logger("streamer.processor")
 
@@ -46,6 +49,13 @@ class Processor:
         on_caught_up: Callable[[], None] | None = None,
     ) -> None:
         self.stages = list(stages)
+        # Filters before the first transform can run on partially decoded events; the
+        # rest needs whole events, decoded only for events that survived those filters.
+        split = next(
+            (i for i, st in enumerate(self.stages) if not isinstance(st, FilterStage)),
+            len(self.stages),
+        )
+        self.head, self.tail = self.stages[:split], self.stages[split:]
         self.batcher = batcher
         self.last_main = cursor
         self.metrics = metrics
@@ -95,7 +105,7 @@ class Processor:
                 await self._seal(batches, "idle")
             return
         self.metrics.idle = False
-        batcher, stages, stats = self.batcher, self.stages, self.stats
+        batcher, head, tail, stats = self.batcher, self.head, self.tail, self.stats
         stats.fetched += len(page.events)
         self.metrics.fetched.inc(len(page.events))
         if page.late:
@@ -105,19 +115,27 @@ class Processor:
             event_id: str = event["id"]
             if not page.late and batcher.crosses_hour(event_id):
                 await self._seal(batches, "hour")
-            out: dict[str, object] | None = event
+            out: dict[str, Any] | None = event
             dropped_by = ""
-            for stage in stages:
+            for stage in head:
                 out = stage.process(out)  # type: ignore[arg-type]
                 if out is None:
                     dropped_by = stage.name
                     break
+            if out is not None and tail:
+                out = full_event(out)
+                for stage in tail:
+                    out = stage.process(out)
+                    if out is None:
+                        dropped_by = stage.name
+                        break
             if out is None:
                 stats.dropped[dropped_by] = stats.dropped.get(dropped_by, 0) + 1
                 self.metrics.dropped.labels(dropped_by).inc()
             else:
                 kept += 1
-            batcher.add(event_id, out, dropped_by=dropped_by)
+            raw = raw_line(out) if out is event else None
+            batcher.add(event_id, out, dropped_by=dropped_by, raw=raw)
             if not page.late and event_id > self.last_main:
                 self.last_main = event_id
             if batcher.full():

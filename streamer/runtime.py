@@ -37,6 +37,7 @@ from streamer.sinks.base import Sink
 from streamer.sinks.factory import build_sink
 from streamer.source.budget import RequestBudget
 from streamer.source.client import LeadConduitClient
+from streamer.source.decode import PageDecoder
 from streamer.source.leadconduit import LeadConduitSource
 from streamer.stages.base import Stage, build_pipeline
 from streamer.writer import Writer
@@ -66,6 +67,25 @@ def build_store(settings: Settings) -> CheckpointStore:
     from streamer.checkpoint.file import FileCheckpointStore
 
     return FileCheckpointStore(ck.path)
+
+
+def page_decoder(settings: Settings) -> PageDecoder | None:
+    """A partial decoder when the pipeline starts with filters (or has no stages)."""
+    from streamer.rules.paths import rule_paths
+    from streamer.stages.config import FilterStageConfig
+
+    paths: set[tuple[str, ...]] = {("vars", "lead", "id")}
+    if settings.firehose.route == "event":
+        paths.add(("firehose",))
+    head = 0
+    for stage in settings.pipeline:
+        if not isinstance(stage, FilterStageConfig):
+            break
+        paths |= rule_paths(stage.filter.rule_set)
+        head += 1
+    if settings.pipeline and head == 0:
+        return None  # a transform first needs whole events anyway
+    return PageDecoder(paths)
 
 
 def start_cursor(settings: Settings, checkpoint: Checkpoint) -> str:
@@ -378,6 +398,7 @@ async def open_runtime(
 
         source = LeadConduitSource(
             client,
+            decoder=page_decoder(settings),
             page_size=src.page_size,
             poll_interval=src.poll_interval,
             lag_window=src.lag_window,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from servers import *  # noqa: F403 - session fixtures: s3_server, azurite_server and helpers
 
 

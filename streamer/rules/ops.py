@@ -167,7 +167,7 @@ def _items(rhv: Any, what: str) -> list[Any]:
     elif isinstance(rhv, int | float):
         items = [rhv]
     else:
-        raise ValueError(f"needs {what}, got {rhv!r}")  # noqa: TRY004 - a config error
+        raise ValueError(f"needs {what}, got {rhv!r}")
     if not items or any(not _is_scalar_rhv(i) for i in items):
         raise ValueError(f"needs {what} of strings/numbers/booleans, got {rhv!r}")
     return items

@@ -108,3 +108,38 @@ def make_template(template: str) -> Getter | None:
         return "".join(p if isinstance(p, str) else text(scalar(p(event))) for p in pieces)
 
     return render
+
+
+def rule_paths(obj: Any) -> set[tuple[str, ...]]:
+    """Every path a (valid) rule set reads: lhvs and ``{{path}}`` templates in rhvs.
+
+    Each path is returned both as written and under ``vars`` (resolution falls back to
+    ``vars`` when the first segment is not a top-level key), so a partial decode that
+    keeps these paths evaluates exactly like the whole event.
+    """
+    found: set[tuple[str, ...]] = set()
+
+    def add(path: str) -> None:
+        parts = split_path(path)
+        if parts is not None:
+            found.add(parts)
+            found.add(("vars", *parts))
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            if isinstance(node.get("lhv"), str):
+                add(node["lhv"])
+            rhv = node.get("rhv")
+            for text_value in rhv if isinstance(rhv, list) else [rhv]:
+                if isinstance(text_value, str):
+                    for match in TEMPLATE.finditer(text_value):
+                        add(match.group(1))
+            for key in ("rules", "rule_set"):
+                if key in node:
+                    walk(node[key])
+
+    walk(obj)
+    return found

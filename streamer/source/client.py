@@ -22,6 +22,7 @@ import structlog
 from streamer.errors import FatalSourceError, RetriableError, RetriableSourceError
 from streamer.ids import is_id
 from streamer.source.budget import RequestBudget
+from streamer.source.decode import PageDecoder
 
 log = structlog.get_logger("streamer.source")
 T = TypeVar("T")
@@ -89,6 +90,18 @@ def parse_page(body: bytes, url: str) -> list[dict[str, Any]]:
         if not isinstance(event, dict) or not is_id(event.get("id")):
             raise RetriableSourceError(f"malformed page from {url}: an event without a valid id")
     return data
+
+
+def _gc_paused(fn: Callable[[bytes, str], T], body: bytes, url: str) -> T:
+    """Run ``fn`` with the cyclic GC paused: a page makes many objects, none cyclic."""
+    collecting = gc.isenabled()
+    if collecting:
+        gc.disable()
+    try:
+        return fn(body, url)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _raw(body: bytes) -> bytes:
@@ -180,8 +193,10 @@ class LeadConduitClient:
                 return parse(await self._once(path, params))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def events(self, params: Mapping[str, Any] | Params) -> list[dict[str, Any]]:
-        """One page of ``GET /events``, validated."""
+    async def events(
+        self, params: Mapping[str, Any] | Params, decoder: PageDecoder | None = None
+    ) -> list[dict[str, Any]]:
+        """One page of ``GET /events``, validated (partially decoded with ``decoder``)."""
         items = list(params.items()) if isinstance(params, Mapping) else list(params)
         flat: list[tuple[str, str | int]] = []
         for key, value in items:
@@ -190,4 +205,6 @@ class LeadConduitClient:
             elif value is not None:
                 flat.append((key, value))
         url = f"{self.base_url}/events"
-        return await self.get("/events", flat, lambda body: parse_page(body, url))
+        if decoder is None:
+            return await self.get("/events", flat, lambda body: parse_page(body, url))
+        return await self.get("/events", flat, lambda body: _gc_paused(decoder.decode, body, url))

@@ -23,6 +23,7 @@ from streamer.dedupe import DedupeWindow
 from streamer.ids import id_seconds, synthetic_id
 from streamer.records import Page
 from streamer.source.client import LeadConduitClient
+from streamer.source.decode import PageDecoder
 
 log = structlog.get_logger("streamer.source")
 DEEP_SCAN_EVERY = 10
@@ -40,8 +41,10 @@ class LeadConduitSource:
         lag_window: float = 120.0,
         query: dict[str, Any] | None = None,
         on_late: Callable[[list[str], bool], None] | None = None,
+        decoder: PageDecoder | None = None,
     ) -> None:
         self.client = client
+        self.decoder = decoder
         self.page_size = page_size
         self.poll_interval = poll_interval
         self.lag_window = lag_window
@@ -54,6 +57,11 @@ class LeadConduitSource:
         self.late_beyond = 0
         self._cycles = 0
 
+    async def _fetch(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.decoder is None:
+            return await self.client.events(params)
+        return await self.client.events(params, self.decoder)
+
     def _params(self, after_id: str) -> dict[str, Any]:
         params: dict[str, Any] = {"sort": "asc", "limit": self.page_size, "after_id": after_id}
         params.update(self.query)
@@ -62,7 +70,7 @@ class LeadConduitSource:
     async def pages(self, cursor: str, known: DedupeWindow) -> AsyncIterator[Page]:
         """Main stream from ``cursor``; a re-scan and a caught-up page when drained."""
         while True:
-            raw = await self.client.events(self._params(cursor))
+            raw = await self._fetch(self._params(cursor))
             self.fetched += len(raw)
             events, cursor, late = self._order(raw, cursor, known)
             known.evict_below(synthetic_id(id_seconds(cursor) - 2 * self.lag_window - 1))
@@ -112,7 +120,7 @@ class LeadConduitSource:
         if self.floor is not None:
             after = max(after, self.floor)
         while True:
-            raw = await self.client.events(self._params(after))
+            raw = await self._fetch(self._params(after))
             self.fetched += len(raw)
             fresh: list[dict[str, Any]] = []
             for event in raw:

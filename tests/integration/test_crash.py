@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import socket
@@ -46,9 +45,10 @@ def start_simulator(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
     while time.monotonic() < deadline:
         try:
             httpx.get(f"{url}/events", timeout=1)
-            return proc, url
         except httpx.HTTPError:
             time.sleep(0.1)
+        else:
+            return proc, url
     proc.kill()
     raise RuntimeError("simulator did not start")
 

@@ -28,11 +28,17 @@ async def test_drains_every_event_exactly_once(tmp_path: Path) -> None:
             summary = await run(
                 loaded_config(sim.url, tmp_path), until_caught_up=True, handle_signals=False
             )
-        expected = [e["id"] for e in sim.state.all_events()]
+        originals = {e["id"]: orjson.dumps(e) for e in sim.state.all_events()}
+        expected = list(originals)
     ids = archive_ids(tmp_path / "out")
     assert sorted(ids) == sorted(expected)
     assert duplicates(ids) == []
     assert summary.fetched == summary.written == 3000
+    from streamer.layout import decompress
+
+    sample = next((tmp_path / "out").rglob("*.gz"))
+    for line in decompress(sample.read_bytes(), sample.name).splitlines():
+        assert line == originals[orjson.loads(line)["id"]]
     out = tmp_path / "out"
     files = [p.relative_to(out).as_posix() for p in out.rglob("*.gz")]
     assert len(files) >= 5
@@ -53,7 +59,7 @@ async def test_restart_continues_from_checkpoint(tmp_path: Path) -> None:
         loaded = loaded_config(sim.url, tmp_path)
 
         async def after_two_batches() -> None:
-            while len(list((tmp_path / "out").rglob("*.gz"))) < 2:
+            while len(list((tmp_path / "out").rglob("*.gz"))) < 2:  # noqa: ASYNC110 - files
                 await anyio.sleep(0.02)
 
         with anyio.fail_after(60):
@@ -89,7 +95,9 @@ async def test_injected_faults_are_retried_and_nothing_is_lost(tmp_path: Path) -
 
 async def test_late_visible_events_are_delivered(tmp_path: Path) -> None:
     """Events that appear after higher ids were served are caught by the lag-window re-scan."""
-    opts = SimulatorOptions(events=1500, seed=6, api_key=API_KEY, late_fraction=0.05, late_delay=1.5)
+    opts = SimulatorOptions(
+        events=1500, seed=6, api_key=API_KEY, late_fraction=0.05, late_delay=1.5
+    )
     async with start_simulator(opts) as sim:
         loaded = loaded_config(
             sim.url, tmp_path, batch={"max_age": "0.5s"}, source={"lag_window": "10m"}
@@ -143,7 +151,9 @@ async def test_wrong_api_key_is_fatal_and_checkpoint_untouched(tmp_path: Path) -
 
 async def test_late_events_beyond_the_window_are_counted(tmp_path: Path) -> None:
     """With a window narrower than the lateness, late events are reported, not silent."""
-    opts = SimulatorOptions(events=1500, seed=6, api_key=API_KEY, late_fraction=0.05, late_delay=1.0)
+    opts = SimulatorOptions(
+        events=1500, seed=6, api_key=API_KEY, late_fraction=0.05, late_delay=1.0
+    )
     async with start_simulator(opts) as sim:
         loaded = loaded_config(
             sim.url, tmp_path, batch={"max_age": "0.5s"}, source={"lag_window": "8s"}
