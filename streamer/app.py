@@ -22,8 +22,10 @@ import structlog
 from streamer.batcher import Batcher
 from streamer.config_loader import LoadedConfig
 from streamer.errors import StreamerError
+from streamer.ids import id_seconds
 from streamer.metrics import Metrics
 from streamer.processor import Processor
+from streamer.progress import Progress
 from streamer.records import Batch, Page
 from streamer.runtime import Runtime, open_runtime
 
@@ -63,16 +65,22 @@ async def run(
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     handle_signals: bool = True,
     metrics: Metrics | None = None,
+    progress: bool = False,
     **overrides: Any,
 ) -> RunSummary:
-    """Run the daemon until stopped; return what it did."""
+    """Run the daemon until stopped; return what it did.
+
+    ``progress`` shows a progress bar (events/s, ETA to now) on stderr while catching up.
+    """
     metrics = metrics or Metrics()
     started = time.monotonic()
     try:
         async with open_runtime(loaded, metrics=metrics, **overrides) as rt:
-            summary = await _run(
-                rt, loaded, metrics, until_caught_up, shutdown_trigger, handle_signals
-            )
+            with Progress(mode="bar" if progress else "none") as bar:
+                bar.add("catching up", id_seconds(rt.cursor), time.time())
+                summary = await _run(
+                    rt, loaded, metrics, until_caught_up, shutdown_trigger, handle_signals, bar
+                )
     except BaseExceptionGroup as group:
         raise _first_error(group) from None
     summary.seconds = time.monotonic() - started
@@ -104,6 +112,7 @@ async def _run(
     until_caught_up: bool,
     shutdown_trigger: Callable[[], Awaitable[None]] | None,
     handle_signals: bool,
+    bar: Progress,
 ) -> RunSummary:
     settings = loaded.settings
     summary = RunSummary(services=[s.label for s in loaded.services], recovered=rt.recovered)
@@ -140,6 +149,8 @@ async def _run(
             with poll_scope:
                 async for page in rt.source.pages(rt.cursor, rt.known):
                     metrics.progressed()
+                    if not page.late:
+                        bar.advance("catching up", len(page.events), page.cursor)
                     await page_send.send(page)
 
     async def write() -> None:

@@ -158,7 +158,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from streamer.app import run
 
     loaded = _load(args)
-    summary = anyio.run(lambda: run(loaded, until_caught_up=args.until_caught_up))
+    progress = args.until_caught_up and sys.stderr.isatty()
+    summary = anyio.run(
+        lambda: run(loaded, until_caught_up=args.until_caught_up, progress=progress)
+    )
     return 1 if summary.forced else 0
 
 
