@@ -28,6 +28,7 @@ from streamer.processor import Processor
 from streamer.progress import Progress
 from streamer.records import Batch, Page
 from streamer.runtime import Runtime, open_runtime
+from streamer.sdnotify import notify
 
 log = structlog.get_logger("streamer.app")
 PAGE_BUFFER = 4
@@ -132,6 +133,7 @@ async def _run(
     def request_stop() -> None:
         if not stopping.is_set():
             stopping.set()
+            notify("STOPPING=1")
             poll_scope.cancel()
 
     processor = Processor(

@@ -33,6 +33,7 @@ from streamer.logs import register_secrets
 from streamer.metrics import Metrics, count_retries
 from streamer.records import Batch, BatchObject, PutOutcome
 from streamer.routing import EventRouter
+from streamer.sdnotify import notify
 from streamer.sinks.base import Sink
 from streamer.sinks.factory import build_sink
 from streamer.source.budget import RequestBudget
@@ -421,6 +422,7 @@ async def open_runtime(
         )
         metrics.ready = True
         metrics.up.set(1)
+        notify("READY=1")
         rt = Runtime(
             loaded, metrics, store, sinks, writer, source, stages, router, cursor, known, owner,
             recovered,

@@ -167,3 +167,25 @@ async def test_late_events_beyond_the_window_are_counted(tmp_path: Path) -> None
     ids = archive_ids(tmp_path / "out")
     assert duplicates(ids) == []
     assert summary.late_beyond >= 1
+
+
+async def test_tells_systemd_when_ready_and_when_stopping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under Type=notify, READY=1 follows the start-up checks and STOPPING=1 the stop."""
+    import socket
+
+    path = tmp_path / "notify.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    try:
+        async with start_simulator(SimulatorOptions(events=50, api_key=API_KEY)) as sim:
+            with anyio.fail_after(30):
+                await run(loaded_config(sim.url, tmp_path), until_caught_up=True,
+                          handle_signals=False)
+        messages = [server.recv(64), server.recv(64)]
+    finally:
+        server.close()
+    assert messages == [b"READY=1", b"STOPPING=1"]
