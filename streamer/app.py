@@ -117,16 +117,7 @@ async def _run(
 ) -> RunSummary:
     settings = loaded.settings
     summary = RunSummary(services=[s.label for s in loaded.services], recovered=rt.recovered)
-    b = settings.batch
-    batcher = Batcher(
-        router=rt.router,
-        layout=settings.layout,
-        compression=b.compression,
-        level=b.compression_level,
-        max_events=b.max_events,
-        max_bytes=b.max_bytes,
-        max_age=b.max_age,
-    )
+    batcher = Batcher.from_settings(settings, rt.router)
     poll_scope = anyio.CancelScope()
     stopping = anyio.Event()
 

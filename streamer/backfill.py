@@ -42,9 +42,11 @@ from streamer.metrics import Metrics
 from streamer.processor import Processor
 from streamer.progress import Progress
 from streamer.records import Batch, Page
+from streamer.runtime import page_decoder
 from streamer.sinks.base import Sink
 from streamer.source.budget import RequestBudget
 from streamer.source.client import LeadConduitClient
+from streamer.source.leadconduit import api_query
 from streamer.stages.base import build_pipeline
 from streamer.writer import Writer
 
@@ -179,18 +181,6 @@ def _plan(state_dir: Path, lo: int, hi: int, parallel: int) -> list[Slice]:
     return slices
 
 
-def _query(settings: Settings) -> dict[str, Any]:
-    src = settings.source
-    query: dict[str, Any] = {}
-    if src.query.rules:
-        query["rules"] = orjson.dumps(src.query.rules).decode()
-    if src.query.include:
-        query["include"] = sorted({*src.query.include, "id", "vars.lead.id"})
-    if src.query.exclude:
-        query["exclude"] = list(src.query.exclude)
-    return query
-
-
 class _SliceRun:
     """Fetch, process and write one slice (poller -> processor -> writer, like the daemon)."""
 
@@ -211,7 +201,8 @@ class _SliceRun:
         self.router = router
         self.store = FileCheckpointStore(state_dir / f"{piece.name}.json")
         self.progress = progress
-        self.query = _query(loaded.settings)
+        self.query = api_query(loaded.settings)
+        self.decoder = page_decoder(loaded.settings)
         self.fetched = 0
         self.writer: Writer | None = None
         self.processor: Processor | None = None
@@ -227,16 +218,7 @@ class _SliceRun:
         if cursor >= piece.last:
             self.progress.finish(piece.name)
             return
-        b = settings.batch
-        batcher = Batcher(
-            router=self.router,
-            layout=settings.layout,
-            compression=b.compression,
-            level=b.compression_level,
-            max_events=b.max_events,
-            max_bytes=b.max_bytes,
-            max_age=b.max_age,
-        )
+        batcher = Batcher.from_settings(settings, self.router)
         self.processor = processor = Processor(
             build_pipeline(settings.pipeline), batcher, cursor=cursor, metrics=Metrics()
         )
@@ -275,7 +257,7 @@ class _SliceRun:
         end, size = self.piece.end, self.loaded.settings.source.page_size
         while True:
             params = {"sort": "asc", "limit": size, "after_id": cursor, **self.query}
-            raw = await self.client.events(params)
+            raw = await self.client.events(params, self.decoder)
             events = [e for e in raw if cursor < e["id"] < end]
             if any(a["id"] >= b["id"] for a, b in itertools.pairwise(events)):
                 events = sorted({e["id"]: e for e in events}.values(), key=lambda e: str(e["id"]))

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from streamer.config import Settings
 from streamer.layout import (
     CONTENT_TYPE,
     Compressor,
@@ -80,6 +81,20 @@ class Batcher:
         self._reset()
         self.watermark: str | None = None
         self._sealed_watermark: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, router: Router) -> Batcher:
+        """The batcher ``batch:`` and ``layout:`` describe."""
+        b = settings.batch
+        return cls(
+            router=router,
+            layout=settings.layout,
+            compression=b.compression,
+            level=b.compression_level,
+            max_events=b.max_events,
+            max_bytes=b.max_bytes,
+            max_age=b.max_age,
+        )
 
     def _reset(self) -> None:
         self._groups: dict[tuple[Target, ...], _Group] = {}

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import stamina
 import structlog
 
 from streamer.batcher import Router, static_router
@@ -27,11 +26,11 @@ from streamer.checkpoint.state import Checkpoint
 from streamer.config import Settings
 from streamer.config_loader import LoadedConfig
 from streamer.dedupe import DedupeWindow
-from streamer.errors import RetriableError
 from streamer.ids import id_seconds, synthetic_id
 from streamer.logs import register_secrets
 from streamer.metrics import Metrics, count_retries
 from streamer.records import Batch, BatchObject, PutOutcome
+from streamer.retry import backoff
 from streamer.routing import EventRouter
 from streamer.sdnotify import notify
 from streamer.sinks.base import Sink
@@ -39,7 +38,7 @@ from streamer.sinks.factory import build_sink
 from streamer.source.budget import RequestBudget
 from streamer.source.client import LeadConduitClient
 from streamer.source.decode import PageDecoder
-from streamer.source.leadconduit import LeadConduitSource
+from streamer.source.leadconduit import LeadConduitSource, api_query
 from streamer.stages.base import Stage, build_pipeline
 from streamer.writer import Writer
 
@@ -125,9 +124,7 @@ def retention_check(cursor: str, metrics: Metrics, *, from_checkpoint: bool = Tr
 
 async def _open_sink(sink: Sink) -> None:
     """Open a sink; unreachable endpoints are retried (the network may come up later)."""
-    async for attempt in stamina.retry_context(
-        on=RetriableError, attempts=None, timeout=None, wait_initial=0.5, wait_max=30.0
-    ):
+    async for attempt in backoff(max_backoff=30.0, initial=0.5):
         with attempt:
             if attempt.num > 1:
                 log.warning("sink.open_retried", sink=sink.label, attempt=attempt.num)
@@ -384,15 +381,7 @@ async def open_runtime(
             transport=transport,
         )
         stack.push_async_callback(client.aclose)
-        query: dict[str, Any] = {}
-        if src.query.rules:
-            import orjson
-
-            query["rules"] = orjson.dumps(src.query.rules).decode()
-        if src.query.include:
-            query["include"] = sorted({*src.query.include, "id", "vars.lead.id"})
-        if src.query.exclude:
-            query["exclude"] = list(src.query.exclude)
+        query = api_query(settings)
 
         def on_late(ids: list[str], beyond: bool) -> None:
             (metrics.late_beyond if beyond else metrics.late_caught).inc(len(ids))

@@ -23,23 +23,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
-import stamina
 import structlog
 
 from streamer.checkpoint.base import CheckpointStore
 from streamer.checkpoint.state import Checkpoint, Intent, IntentObject
-from streamer.errors import RetriableError
 from streamer.layout import CONTENT_TYPE, decompress
 from streamer.records import Batch, BatchObject, ObjectMeta, PutOutcome
+from streamer.retry import backoff
 from streamer.sinks.base import Sink
 
 log = structlog.get_logger("streamer.writer")
-
-
-def _retry_hook(exc: Exception) -> bool | float:
-    if isinstance(exc, RetriableError):
-        return exc.retry_after if exc.retry_after is not None else True
-    return isinstance(exc, TimeoutError)
 
 
 def _content_type(key: str) -> str:
@@ -88,14 +81,7 @@ class Writer:
     async def _put(self, sink_name: str, key: str, data: bytes, meta: ObjectMeta) -> PutOutcome:
         sink = await self._sink(sink_name)
         async with self._limit:
-            async for attempt in stamina.retry_context(
-                on=_retry_hook,
-                attempts=None,
-                timeout=None,
-                wait_initial=0.2,
-                wait_max=self._max_backoff,
-                wait_jitter=0.5,
-            ):
+            async for attempt in backoff(max_backoff=self._max_backoff):
                 with attempt:
                     if attempt.num > 1:
                         self.sink_retries += 1
@@ -104,10 +90,7 @@ class Writer:
 
     async def save(self) -> None:
         """Save the checkpoint, retrying transient store failures (bucket stores)."""
-        async for attempt in stamina.retry_context(
-            on=_retry_hook, attempts=None, timeout=None, wait_initial=0.2,
-            wait_max=self._max_backoff, wait_jitter=0.5,
-        ):
+        async for attempt in backoff(max_backoff=self._max_backoff):
             with attempt:
                 await self.store.save(self.checkpoint)
 

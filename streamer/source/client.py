@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 import orjson
-import stamina
 import structlog
 
-from streamer.errors import FatalSourceError, RetriableError, RetriableSourceError
+from streamer.errors import FatalSourceError, RetriableSourceError
 from streamer.ids import is_id
+from streamer.retry import backoff
 from streamer.source.budget import RequestBudget
 from streamer.source.decode import PageDecoder
 
@@ -108,12 +108,6 @@ def _raw(body: bytes) -> bytes:
     return body
 
 
-def _retry_hook(exc: Exception) -> bool | float:
-    if isinstance(exc, RetriableError):
-        return exc.retry_after if exc.retry_after is not None else True
-    return False
-
-
 class LeadConduitClient:
     """Fetches pages with retries; shared by the live poller, backfill and ``check``."""
 
@@ -179,14 +173,7 @@ class LeadConduitClient:
         Parsing happens inside the retried block, so a truncated or invalid page is
         fetched again rather than half-processed. Retries are forever by default.
         """
-        async for attempt in stamina.retry_context(
-            on=_retry_hook,
-            attempts=self._attempts,
-            timeout=None,
-            wait_initial=0.2,
-            wait_max=self._max_backoff,
-            wait_jitter=0.5,
-        ):
+        async for attempt in backoff(max_backoff=self._max_backoff, attempts=self._attempts):
             with attempt:
                 if attempt.num > 1:
                     self.retries += 1

@@ -17,8 +17,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+import orjson
 import structlog
 
+from streamer.config import Settings
 from streamer.dedupe import DedupeWindow
 from streamer.ids import id_seconds, synthetic_id
 from streamer.records import Page
@@ -27,6 +29,23 @@ from streamer.source.decode import PageDecoder
 
 log = structlog.get_logger("streamer.source")
 DEEP_SCAN_EVERY = 10
+
+
+def api_query(settings: Settings) -> dict[str, Any]:
+    """``source.query`` as request parameters (server-side selection, fewer bytes travel).
+
+    ``include`` always adds ``id`` and ``vars.lead.id``: the cursor and the per-event
+    layout need them.
+    """
+    query = settings.source.query
+    params: dict[str, Any] = {}
+    if query.rules:
+        params["rules"] = orjson.dumps(query.rules).decode()
+    if query.include:
+        params["include"] = sorted({*query.include, "id", "vars.lead.id"})
+    if query.exclude:
+        params["exclude"] = list(query.exclude)
+    return params
 
 
 class LeadConduitSource:
