@@ -30,6 +30,7 @@ from streamer.layout import is_data_key, iter_events
 from streamer.services import ResolvedService
 from streamer.sinks.base import Sink
 from streamer.sinks.factory import build_sink
+from streamer.source.leadconduit import api_query
 
 READ_CONCURRENCY = 8
 SHOW = 20
@@ -129,19 +130,6 @@ async def scan_service(sink: Sink, service: ResolvedService) -> ServiceReport:
     return report
 
 
-def _query(loaded: LoadedConfig) -> dict[str, Any]:
-    """The daemon's server-side query (same as :func:`streamer.runtime.open_runtime`)."""
-    q = loaded.settings.source.query
-    query: dict[str, Any] = {}
-    if q.rules:
-        query["rules"] = orjson.dumps(q.rules).decode()
-    if q.include:
-        query["include"] = sorted({*q.include, "id", "vars.lead.id"})
-    if q.exclude:
-        query["exclude"] = list(q.exclude)
-    return query
-
-
 def _start(loaded: LoadedConfig, reports: list[ServiceReport], after_id: str | None) -> str | None:
     if after_id:
         return after_id
@@ -169,7 +157,8 @@ async def expected_ids(loaded: LoadedConfig, after_id: str, upto: str) -> list[s
     cursor = after_id
     try:
         while True:
-            params = {"sort": "asc", "limit": src.page_size, "after_id": cursor, **_query(loaded)}
+            params = {"sort": "asc", "limit": src.page_size, "after_id": cursor}
+            params.update(api_query(loaded.settings))
             page = await client.events(params)
             for event in page:
                 event_id = event["id"]

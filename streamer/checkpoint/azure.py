@@ -103,10 +103,7 @@ class AzureCheckpointStore(EtagCheckpointStore):
                 )
         except AZURE_ERRORS as exc:
             if azure_status(exc) in CONFLICT_STATUSES and azure_code(exc) != "ContainerNotFound":
-                raise CheckpointError(
-                    f"checkpoint {self.label} was changed by another daemon since it was read; "
-                    "make sure only one daemon uses this checkpoint, then restart"
-                ) from None
+                raise self._conflict() from None
             self._lost = data
             raise self._error(exc, "PutBlob") from None
         return str(response["etag"])

@@ -35,6 +35,13 @@ class EtagCheckpointStore:
         """
         raise NotImplementedError
 
+    def _conflict(self) -> CheckpointError:
+        """The error for a lost compare-and-swap race."""
+        return CheckpointError(
+            f"checkpoint {self.label} was changed by another daemon since it was read; "
+            "make sure only one daemon uses this checkpoint, then restart"
+        )
+
     async def load(self) -> Checkpoint | None:
         """The saved checkpoint (its ETag is remembered for the next save), or None."""
         found = await self._read()

@@ -94,10 +94,7 @@ class S3CheckpointStore(EtagCheckpointStore):
                 )
         except S3_ERRORS as exc:
             if error_code(exc) in CONFLICT_CODES:
-                raise CheckpointError(
-                    f"checkpoint {self.label} was changed by another daemon since it was read; "
-                    "make sure only one daemon uses this checkpoint, then restart"
-                ) from None
+                raise self._conflict() from None
             self._lost = data
             raise self._error(exc, "PutObject") from None
         return str(response["ETag"])
