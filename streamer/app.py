@@ -166,7 +166,6 @@ async def _run(
             pipe.start_soon(processor.run, page_recv, batch_send, name="processor")
             pipe.start_soon(write, name="writer")
         outer.cancel_scope.cancel()
-    await rt.finish(clean=not summary.forced)
     stats = processor.stats
     summary.fetched, summary.kept, summary.dropped = stats.fetched, stats.kept, stats.dropped
     summary.written = rt.writer.events_written

@@ -11,7 +11,6 @@ import datetime as dt
 import re
 
 ID_RE = re.compile(r"^[0-9a-f]{24}$")
-_MAX = (1 << 96) - 1
 
 
 def is_id(value: object) -> bool:
@@ -43,8 +42,3 @@ def id_before(event_id: str) -> str:
     value = int(event_id, 16)
     return f"{max(0, value - 1):024x}"
 
-
-def id_after(event_id: str) -> str:
-    """The id just above ``event_id`` (for exclusive ``before_id`` bounds)."""
-    value = int(event_id, 16)
-    return f"{min(_MAX, value + 1):024x}"

@@ -239,15 +239,6 @@ class Runtime:
     def _ready_detail(self) -> dict[str, object]:
         return {"cursor": self.writer.checkpoint.cursor, "idle": self.metrics.idle}
 
-    async def finish(self, *, clean: bool) -> None:
-        """Release the lease on a clean stop so a restart need not wait for it to expire."""
-        if clean:
-            with anyio.CancelScope(shield=True):
-                if self.writer.checkpoint.owner is self.owner:
-                    self.writer.checkpoint.owner = None
-                await self.store.save(self.writer.checkpoint)
-                log.info("checkpoint.saved", cursor=self.writer.checkpoint.cursor)
-
 
 def _pid_alive(pid: object) -> bool:
     if not isinstance(pid, int):
@@ -328,10 +319,12 @@ async def open_runtime(
         await store.save(checkpoint)
 
         async def release() -> None:
+            """On every exit: give up the lease so a restart need not wait for it to expire."""
             if checkpoint.owner is owner:
                 checkpoint.owner = None
                 with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                     await store.save(checkpoint)
+                    log.info("checkpoint.saved", cursor=checkpoint.cursor)
 
         stack.push_async_callback(release)
 
