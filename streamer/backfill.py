@@ -37,6 +37,7 @@ from streamer.checkpoint.state import Checkpoint
 from streamer.config import Settings
 from streamer.config_loader import LoadedConfig
 from streamer.errors import ConfigError, StreamerError
+from streamer.fsutil import write_private
 from streamer.ids import id_before, id_seconds, is_id, synthetic_id
 from streamer.metrics import Metrics
 from streamer.processor import Processor
@@ -173,11 +174,8 @@ def _plan(state_dir: Path, lo: int, hi: int, parallel: int) -> list[Slice]:
             log.warning("backfill.plan_reused", slices=len(slices), requested=parallel)
         return slices
     slices = split(lo, hi, parallel)
-    state_dir.mkdir(parents=True, exist_ok=True)
     doc = {"start": lo, "end": hi, "slices": [[s.lo, s.hi] for s in slices]}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-    tmp.replace(path)
+    write_private(path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     return slices
 
 

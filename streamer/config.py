@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from streamer.fsutil import parse_file_mode
 from streamer.ids import is_id
 from streamer.stages.config import FilterStageConfig, TransformStageConfig
 from streamer.units import Duration, Size
@@ -162,6 +163,21 @@ class LocalServiceSettings(Model):
     path: str = "./out"
     prefix: str | None = None
     fsync: bool = True
+    #: archive files hold lead PII: owner-only unless a group must read them ("0640")
+    file_mode: str = "0600"
+
+    @field_validator("file_mode", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(f'write the mode quoted, e.g. "0640" (got {value!r})')
+        parse_file_mode(value)
+        return value
+
+    @property
+    def mode(self) -> int:
+        """``file_mode`` as an integer."""
+        return parse_file_mode(self.file_mode)
 
 
 class ServicesSettings(Model):
@@ -208,7 +224,8 @@ class MetricsSettings(Model):
     """Prometheus ``/metrics`` plus ``/healthz`` and ``/readyz`` when a port is set."""
 
     port: int | None = Field(None, ge=0, le=65535)
-    host: str = "0.0.0.0"  # noqa: S104 - a metrics endpoint is meant to be scraped
+    #: loopback unless configured: /metrics and /readyz (the cursor) have no auth
+    host: str = "127.0.0.1"
     stuck_after: Duration = Field(600.0, gt=0)
 
 

@@ -1,14 +1,18 @@
-"""A checkpoint file: written to a temp file, fsynced, renamed over, directory fsynced."""
+"""A checkpoint file: written to a temp file, fsynced, renamed over, directory fsynced.
+
+The checkpoint holds event ids and the batch intent (lead PII nearby): it is ``0600`` in a
+``0700`` directory (when the daemon creates it), whatever the umask (streamer.fsutil).
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import anyio.to_thread
 
 from streamer.checkpoint.state import Checkpoint
 from streamer.errors import CheckpointError
+from streamer.fsutil import probe_writable, write_private
 
 
 class FileCheckpointStore:
@@ -21,10 +25,7 @@ class FileCheckpointStore:
     def check_writable(self) -> None:
         """Fail early, before anything is fetched, if the state directory is unusable."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            probe = self.path.parent / f".probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            probe_writable(self.path.parent)
         except OSError as exc:
             raise CheckpointError(
                 f"checkpoint directory {self.path.parent} is not writable ({exc.strerror}); "
@@ -46,19 +47,8 @@ class FileCheckpointStore:
         await anyio.to_thread.run_sync(self._save, checkpoint.to_bytes())
 
     def _save(self, data: bytes) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(self.path)
-            fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_private(self.path, data)
         except OSError as exc:
             raise CheckpointError(
                 f"checkpoint {self.path}: cannot write ({exc.strerror}); check disk and permissions"

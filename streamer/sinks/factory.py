@@ -12,8 +12,12 @@ def build_sink(service: ResolvedService, *, name: str | None = None) -> Sink:
     if service.name == "local":
         from streamer.config import LocalServiceSettings
 
-        fsync = service.options.fsync if isinstance(service.options, LocalServiceSettings) else True
-        return LocalSink(service.bucket, name=name or "local", fsync=fsync)
+        opts = service.options
+        if isinstance(opts, LocalServiceSettings):
+            return LocalSink(
+                service.bucket, name=name or "local", fsync=opts.fsync, file_mode=opts.mode
+            )
+        return LocalSink(service.bucket, name=name or "local")
     if service.name == "aws":
         from streamer.sinks.s3 import S3Sink
 

@@ -3,7 +3,9 @@
 A write goes to a temporary file in the target directory, is fsynced, and is then
 ``os.link``-ed to its final name. ``link`` fails if the name exists, which makes it an
 atomic create-if-absent (``rename`` would silently overwrite), and the directory is
-fsynced so the new name survives a power cut.
+fsynced so the new name survives a power cut. Files hold lead PII: they are created with
+``file_mode`` (``0600`` unless configured) and new directories with the matching mode
+(``0700``), whatever the umask.
 """
 
 from __future__ import annotations
@@ -12,13 +14,20 @@ import contextlib
 import errno
 import hashlib
 import os
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio.to_thread
 
 from streamer.errors import FatalSinkError, RetriableSinkError
+from streamer.fsutil import (
+    PRIVATE_FILE,
+    dir_mode_for,
+    ensure_dir,
+    fsync_dir,
+    probe_writable,
+    write_temp,
+)
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
 
 _TMP = ".tmp-"
@@ -27,11 +36,20 @@ _TMP = ".tmp-"
 class LocalSink:
     """Writes objects under a root directory."""
 
-    def __init__(self, root: str | Path, *, name: str = "local", fsync: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        name: str = "local",
+        fsync: bool = True,
+        file_mode: int = PRIVATE_FILE,
+    ) -> None:
         self.name = name
         self.root = Path(root)
         self.label = f"{name} (path={self.root})"
         self._fsync = fsync
+        self._mode = file_mode
+        self._dir_mode = dir_mode_for(file_mode)
 
     async def open(self) -> None:
         """Create the root and prove it is writable."""
@@ -39,10 +57,7 @@ class LocalSink:
 
     def _open(self) -> None:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f"{_TMP}probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            probe_writable(self.root, self._dir_mode, prefix=f"{_TMP}probe-")
         except OSError as exc:
             raise FatalSinkError(
                 f"sink {self.label}: directory is not writable ({exc.strerror}); "
@@ -64,13 +79,10 @@ class LocalSink:
         if final.exists():
             return self._same(final, key, meta)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.parent / f"{_TMP}{final.name}-{uuid.uuid4().hex}"
-            with tmp.open("wb") as fh:
-                fh.write(data)
-                if self._fsync:
-                    fh.flush()
-                    os.fsync(fh.fileno())
+            ensure_dir(final.parent, self._dir_mode)
+            tmp = write_temp(
+                final.parent, f"{_TMP}{final.name}-", data, mode=self._mode, fsync=self._fsync
+            )
             try:
                 os.link(tmp, final)
             except FileExistsError:
@@ -78,7 +90,7 @@ class LocalSink:
             finally:
                 tmp.unlink(missing_ok=True)
             if self._fsync:
-                self._fsync_dir(final.parent)
+                fsync_dir(final.parent)
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise FatalSinkError(
@@ -94,14 +106,6 @@ class LocalSink:
                 "another writer uses this path, or the pipeline changed mid-batch: investigate"
             )
         return PutOutcome.ALREADY_EXISTS
-
-    @staticmethod
-    def _fsync_dir(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     async def exists(self, key: str) -> bool:
         """Whether ``key`` is there."""
