@@ -65,6 +65,7 @@ class Writer:
         self._limit = anyio.CapacityLimiter(concurrency)
         self._max_backoff = max_backoff
         self._on_written = on_written
+        self._saving = anyio.Lock()
         self.batches = 0
         self.events_written = 0
         self.objects_written = 0
@@ -89,10 +90,15 @@ class Writer:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def save(self) -> None:
-        """Save the checkpoint, retrying transient store failures (bucket stores)."""
-        async for attempt in backoff(max_backoff=self._max_backoff):
-            with attempt:
-                await self.store.save(self.checkpoint)
+        """Save the checkpoint, retrying transient store failures (bucket stores).
+
+        Serialized: the lease heartbeat and the writer task both save, and two overlapping
+        saves would race (one temp file, or two compare-and-swaps on the same ETag).
+        """
+        async with self._saving:
+            async for attempt in backoff(max_backoff=self._max_backoff):
+                with attempt:
+                    await self.store.save(self.checkpoint)
 
     async def write(self, batch: Batch) -> None:
         """Intent, upload everywhere, commit. Returns when the batch is durable everywhere."""

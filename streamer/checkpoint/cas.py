@@ -10,6 +10,8 @@ reporting a conflict. Subclasses only say how to read and how to write condition
 
 from __future__ import annotations
 
+import anyio
+
 from streamer.checkpoint.state import Checkpoint
 from streamer.errors import CheckpointError
 
@@ -22,6 +24,7 @@ class EtagCheckpointStore:
     def __init__(self) -> None:
         self._etag: str | None = None
         self._lost: bytes | None = None
+        self._saving = anyio.Lock()
 
     async def _read(self) -> tuple[bytes, str] | None:
         """The object's bytes and ETag, or None when it does not exist."""
@@ -52,15 +55,20 @@ class EtagCheckpointStore:
         return Checkpoint.from_bytes(data, where=self.label)
 
     async def save(self, checkpoint: Checkpoint) -> None:
-        """Replace the object if nobody else changed it since our last load or save."""
+        """Replace the object if nobody else changed it since our last load or save.
+
+        Saves through one instance are serialized: two overlapping ones would send the same
+        ``If-Match`` and the second would look like another daemon's write.
+        """
         data = checkpoint.to_bytes()
-        try:
-            self._etag = await self._put(data)
-        except CheckpointError:
-            if self._lost is None or not await self._adopt_lost():
-                raise
-            self._etag = await self._put(data)
-        self._lost = None
+        async with self._saving:
+            try:
+                self._etag = await self._put(data)
+            except CheckpointError:
+                if self._lost is None or not await self._adopt_lost():
+                    raise
+                self._etag = await self._put(data)
+            self._lost = None
 
     async def _adopt_lost(self) -> bool:
         """After a conflict: is the object the bytes of our own save whose answer was lost?"""

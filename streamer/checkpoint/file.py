@@ -21,6 +21,7 @@ class FileCheckpointStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.label = f"file {self.path}"
+        self._saving = anyio.Lock()
 
     def check_writable(self) -> None:
         """Fail early, before anything is fetched, if the state directory is unusable."""
@@ -43,8 +44,10 @@ class FileCheckpointStore:
         return Checkpoint.from_bytes(data, where=str(self.path))
 
     async def save(self, checkpoint: Checkpoint) -> None:
-        """Atomic, durable replace."""
-        await anyio.to_thread.run_sync(self._save, checkpoint.to_bytes())
+        """Atomic, durable replace; saves through one store instance are applied in order."""
+        data = checkpoint.to_bytes()
+        async with self._saving:
+            await anyio.to_thread.run_sync(self._save, data)
 
     def _save(self, data: bytes) -> None:
         try:

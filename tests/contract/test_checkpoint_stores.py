@@ -126,6 +126,28 @@ async def test_round_trip(stores: Stores) -> None:
         await closing(first, second)
 
 
+async def test_overlapping_saves_of_one_store_both_succeed(stores: Stores) -> None:
+    """Two saves started together (heartbeat and writer) both land, in order, no temp left."""
+    store = stores.new()
+    try:
+        with anyio.fail_after(30):
+            await store.load()
+            big = checkpoint()
+            big.seen.update(synthetic_id(time.time() - 900 + i / 1000) for i in range(50_000))
+            for round_ in range(5):
+                big.totals["events"] = round_
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(store.save, big)
+                    tg.start_soon(store.save, big)
+            loaded = await stores.new().load()
+        assert loaded is not None
+        assert loaded.totals == {"events": 4}
+        if stores.kind == "file":
+            assert sorted(p.name for p in stores.path.parent.iterdir()) == ["checkpoint.json"]
+    finally:
+        await closing(store)
+
+
 async def test_stale_save_is_refused(shared: Stores) -> None:
     """Two daemons on one checkpoint: the save based on a stale read raises CheckpointError."""
     a, b = shared.new(), shared.new()
