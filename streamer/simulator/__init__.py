@@ -9,6 +9,7 @@ from __future__ import annotations
 from streamer.simulator.events import EventFactory, generate_events, iter_events
 from streamer.simulator.ids import id_time, make_id, synthetic_id
 from streamer.simulator.options import (
+    DEFAULT_FAULTS,
     FAULT_KINDS,
     SimulatorOptions,
     add_arguments,
@@ -18,6 +19,7 @@ from streamer.simulator.server import RunningSimulator, build_app, serve, start_
 from streamer.simulator.state import SimulatorState
 
 __all__ = [
+    "DEFAULT_FAULTS",
     "FAULT_KINDS",
     "EventFactory",
     "RunningSimulator",

@@ -2,7 +2,10 @@
 
 Each kind exercises a different client path: `429` (with `Retry-After`) and `5xx` are plain
 retriable statuses; `reset` drops the connection with no response; `truncate` promises more
-bytes than it sends; `badjson` is a complete 200 whose body does not parse.
+bytes than it sends; `badjson` is a complete 200 whose body does not parse; `html` is a
+200 maintenance page (what a proxy or CDN in front of the API serves); `empty` is a 200
+with no body; `repeat` (built in the server, which knows the events) sends the page plus
+events at or below `after_id`, out of order, and one event twice.
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ _STATUS_TEXT = {
     "502": "Bad Gateway",
     "503": "Service Unavailable",
 }
+
+
+MAINTENANCE_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Maintenance</title></head>"
+    b"<body><h1>We'll be back shortly</h1></body></html>"
+)
 
 
 class FaultPlan:
@@ -72,6 +81,10 @@ async def respond_with_fault(
         await response.write(body[: len(body) // 2])
         _abort(request)
         return response
+    if kind == "html":
+        return web.Response(body=MAINTENANCE_PAGE, content_type="text/html")
+    if kind == "empty":
+        return web.Response(body=b"", content_type="application/json")
     if kind == "reset":
         _abort(request)
         return web.Response(status=500)

@@ -5,10 +5,21 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-__all__ = ["FAULT_KINDS", "SimulatorOptions", "add_arguments", "options_from_args"]
+__all__ = [
+    "DEFAULT_FAULTS",
+    "FAULT_KINDS",
+    "SimulatorOptions",
+    "add_arguments",
+    "options_from_args",
+]
 
-FAULT_KINDS = ("429", "500", "502", "503", "reset", "truncate", "badjson")
-"""Every fault the simulator can inject; see `streamer.simulator.faults`."""
+DEFAULT_FAULTS = ("429", "500", "502", "503", "reset", "truncate", "badjson")
+"""The pool `fail_rate`/`fail_first` draw from unless `faults` names others."""
+FAULT_KINDS = (*DEFAULT_FAULTS, "html", "empty", "repeat")
+"""Every fault the simulator can inject; see `streamer.simulator.faults`.
+
+`html` and `empty` are not in the default pool: at start-up they mean a wrong base URL,
+which the daemon treats as fatal."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +35,7 @@ class SimulatorOptions:
     api_key: str = "demo-key"
     latency: float = 0.0
     fail_rate: float = 0.0
-    faults: tuple[str, ...] = FAULT_KINDS
+    faults: tuple[str, ...] = DEFAULT_FAULTS
     fail_first: int = 0
     retry_after: float | None = 1.0
     live_rate: float = 0.0

@@ -45,6 +45,11 @@ class EventQuery:
         """Whether events must be decoded (projection or rules) rather than sent as stored."""
         return bool(self.include or self.exclude or self.matcher)
 
+    @property
+    def ids_only(self) -> bool:
+        """`include=id` and no rules: the page is just the ids (served without decoding)."""
+        return self.include == ("id",) and self.matcher is None
+
 
 def _list_param(params: Mapping[str, Sequence[str]], name: str) -> tuple[str, ...]:
     """Accept `name=a&name=b`, `name[]=a`, and `name=a,b`: the array encoding is undocumented."""

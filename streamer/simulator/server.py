@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 STATE_KEY = web.AppKey("state", SimulatorState)
 _FAULTS_KEY = web.AppKey("faults", FaultPlan)
 _CSRF_ERROR = "misconfigured csrf: check Accept header is set properly"
+REPEAT_BELOW = 3  # events at or below after_id that fault `repeat` sends again
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,19 @@ async def _serve_query(
         query = parse_query(params)
     except QueryError as exc:
         return _error(400, str(exc))
-    body, count = state.page(query)
+    items = state.items(query)
     fault = request.app[_FAULTS_KEY].next()
-    if fault is not None:
+    if fault == "repeat":
+        # a server that does not honour after_id exactly: events at or below it come
+        # back after the page (out of order), and the page's first event twice
+        items = [*items, *state.below(query, REPEAT_BELOW), *items[:1]]
+    body, count = b"[" + b",".join(items) + b"]", len(items)
+    if fault is not None and fault != "repeat":
         state.faults[fault] += 1
         log.info("simulator.fault_injected", kind=fault, request=state.requests)
         return await respond_with_fault(request, fault, state.options, body)
+    if fault is not None:
+        state.faults[fault] += 1
     state.events_served += count
     return web.Response(body=body, content_type="application/json")
 

@@ -16,6 +16,7 @@ import random
 import time
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -129,6 +130,25 @@ class SimulatorState:
 
     def page(self, query: EventQuery) -> tuple[bytes, int]:
         """The JSON array body for a query (ids in bounds, sorted, up to `limit`) and its size."""
+        items = self.items(query)
+        return b"[" + b",".join(items) + b"]", len(items)
+
+    def below(self, query: EventQuery, count: int) -> list[bytes]:
+        """Up to `count` visible events at or below the query's `after_id`, ascending.
+
+        What a server that does not honour `after_id` exactly would repeat (fault `repeat`).
+        """
+        if query.after_id is None:
+            return []
+        top = f"{int(query.after_id, 16) + 1:024x}"
+        shifted = replace(
+            query, after_id=None, start_id=None, before_id=top, end_id=None,
+            descending=True, limit=count,
+        )
+        return self.items(shifted)[::-1]
+
+    def items(self, query: EventQuery) -> list[bytes]:
+        """The serialized events a query returns (ids in bounds, sorted, up to `limit`)."""
         self.refresh()
         ids = self._ids
         lo, hi = 0, len(ids)
@@ -141,15 +161,17 @@ class SimulatorState:
         if query.end_id is not None:
             hi = min(hi, bisect_left(ids, query.end_id))
         if lo >= hi:
-            return b"[]", 0
+            return []
         blobs = self._blobs
         limit = query.limit
-        if not query.needs_dict:
+        if not query.needs_dict or query.ids_only:
             n = limit
             window = (
                 ids[max(lo, hi - n) : hi][::-1] if query.descending else ids[lo : min(lo + n, hi)]
             )
-            return b"[" + b",".join([blobs[eid] for eid in window]) + b"]", len(window)
+            if query.ids_only:  # `include=id`: no need to decode the stored event
+                return [b'{"id":"' + eid.encode() + b'"}' for eid in window]
+            return [blobs[eid] for eid in window]
         order = range(hi - 1, lo - 1, -1) if query.descending else range(lo, hi)
         out: list[bytes] = []
         for i in order:
@@ -161,4 +183,4 @@ class SimulatorState:
             out.append(orjson.dumps(event))
             if len(out) == limit:
                 break
-        return b"[" + b",".join(out) + b"]", len(out)
+        return out

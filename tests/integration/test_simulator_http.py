@@ -282,6 +282,48 @@ async def test_badjson_fault() -> None:
             assert len(orjson.loads((await client.get("/events")).content)) == 100
 
 
+async def test_include_id_serves_ids_only_within_bounds() -> None:
+    """include=id (how the daemon re-scans) returns just the ids, honouring both bounds."""
+    with anyio.fail_after(10):
+        async with running(events=300) as (sim, client):
+            ids = sim.state.visible_ids()
+            params = {"include": "id", "sort": "asc", "limit": 1000,
+                      "after_id": ids[10], "before_id": ids[20]}
+            page = (await client.get("/events", params=params)).json()
+            assert page == [{"id": i} for i in ids[11:20]]
+            ruled = (await client.get("/events", params={
+                **params, "rules": orjson.dumps([{"lhv": "type", "op": "is equal to",
+                                                 "rhv": "source"}]).decode()})).json()
+            sources = {e["id"] for e in sim.state.all_events() if e["type"] == "source"}
+            assert ruled == [{"id": i} for i in ids[11:20] if i in sources]
+
+
+async def test_html_and_empty_faults_are_200_without_json() -> None:
+    """html is a 200 maintenance page, empty a 200 with no body; the next request is normal."""
+    with anyio.fail_after(10):
+        async with running(events=50, faults=("html", "empty"), fail_first=2) as (sim, c):
+            html = await c.get("/events")
+            assert html.status_code == 200
+            assert html.headers["content-type"].startswith("text/html")
+            assert html.content.lstrip().startswith(b"<")
+            empty = await c.get("/events")
+            assert (empty.status_code, empty.content) == (200, b"")
+            assert len((await c.get("/events")).json()) == 50
+            assert sim.state.faults == {"html": 1, "empty": 1}
+
+
+async def test_repeat_fault_sends_ids_at_or_below_after_id() -> None:
+    """repeat: the page, then events at or below after_id, then the page's first id again."""
+    with anyio.fail_after(10):
+        async with running(events=100, faults=("repeat",), fail_first=1) as (sim, client):
+            ids = sim.state.visible_ids()
+            params = {"sort": "asc", "limit": 5, "after_id": ids[50]}
+            got = [e["id"] for e in (await client.get("/events", params=params)).json()]
+            assert got == [*ids[51:56], *ids[48:51], ids[51]]
+            again = [e["id"] for e in (await client.get("/events", params=params)).json()]
+            assert again == ids[51:56]
+
+
 async def test_fail_rate_is_deterministic() -> None:
     """The same seed fails the same requests the same way."""
 
