@@ -132,6 +132,7 @@ async def _run(
         batcher,
         cursor=rt.cursor,
         metrics=metrics,
+        settled=rt.source.settled,
         on_caught_up=request_stop if until_caught_up else None,
     )
     page_send, page_recv = anyio.create_memory_object_stream[Page](PAGE_BUFFER)
@@ -140,7 +141,7 @@ async def _run(
     async def poll() -> None:
         async with page_send:
             with poll_scope:
-                async for page in rt.source.pages(rt.cursor, rt.known):
+                async for page in rt.source.pages(rt.cursor, rt.known, rt.source.settled):
                     metrics.progressed()
                     if not page.late:
                         bar.advance("catching up", len(page.events), page.cursor)

@@ -80,7 +80,9 @@ class Batcher:
         self._seq = 0
         self._reset()
         self.watermark: str | None = None
+        self.settled: str | None = None
         self._sealed_watermark: str | None = None
+        self._sealed_settled: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, router: Router) -> Batcher:
@@ -201,9 +203,14 @@ class Batcher:
 
     def seal(self) -> Batch | None:
         """Close the open batch; None when it accounts for nothing."""
-        if not self._covered and self.watermark == self._sealed_watermark:
+        if (
+            not self._covered
+            and self.watermark == self._sealed_watermark
+            and self.settled == self._sealed_settled
+        ):
             return None
         self._sealed_watermark = self.watermark
+        self._sealed_settled = self.settled
         self.end_page()
         objects: list[BatchObject] = []
         for group in self._groups.values():
@@ -230,6 +237,7 @@ class Batcher:
             objects=tuple(objects),
             covered=tuple(self._covered),
             watermark=self.watermark,
+            settled=self.settled,
             kept=self._kept,
             dropped_by=dict(self._dropped),
         )

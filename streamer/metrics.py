@@ -32,7 +32,32 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.fetched = Counter("streamer_events_fetched", "Events fetched from the API", registry=r)
+        self.fetched = Counter(
+            "streamer_events_fetched",
+            "Events handed to the pipeline (new ids: main stream and late; repeats excluded)",
+            registry=r,
+        )
+        self.source_requests = Counter(
+            "streamer_source_requests", "Requests to the events API (retries included), by kind",
+            ["kind"], registry=r,
+        )
+        self.source_bytes = Counter(
+            "streamer_source_bytes", "Response bytes read from the events API, by kind",
+            ["kind"], registry=r,
+        )
+        self.source_events_read = Counter(
+            "streamer_source_events_read",
+            "Events (or ids, for re-scans) the API sent, repeats included, by kind",
+            ["kind"], registry=r,
+        )
+        self.source_dropped = Counter(
+            "streamer_source_events_dropped",
+            "Events the API sent that were not delivered (outside the bounds, repeated)",
+            ["reason"], registry=r,
+        )
+        for kind in ("main", "rescan", "fetch_missing"):
+            for counter in (self.source_requests, self.source_bytes, self.source_events_read):
+                counter.labels(kind)
         self.kept = Counter("streamer_events_kept", "Events that passed every stage", registry=r)
         self.dropped = Counter(
             "streamer_events_dropped", "Events dropped, by stage", ["stage"], registry=r

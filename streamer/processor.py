@@ -46,6 +46,7 @@ class Processor:
         *,
         cursor: str,
         metrics: Metrics,
+        settled: str | None = None,
         on_caught_up: Callable[[], None] | None = None,
     ) -> None:
         self.stages = list(stages)
@@ -58,6 +59,7 @@ class Processor:
         self.head, self.tail = self.stages[:split], self.stages[split:]
         self.batcher = batcher
         self.last_main = cursor
+        self.settled = settled
         self.metrics = metrics
         self.on_caught_up = on_caught_up
         self.stats = ProcessorStats()
@@ -87,6 +89,7 @@ class Processor:
 
     async def _seal(self, batches: ObjectSendStream[Batch], why: str) -> None:
         self.batcher.watermark = self.last_main
+        self.batcher.settled = self.settled
         batch = self.batcher.seal()
         if batch is not None:
             log.debug("batch.sealed", seq=batch.seq, events=batch.kept, reason=why)
@@ -98,6 +101,7 @@ class Processor:
             self.metrics.idle = True
             self.metrics.progressed()
             self.last_main = max(self.last_main, page.cursor or self.last_main)
+            self._settle(page)
             if self.on_caught_up is not None:
                 await self._seal(batches, "caught_up")
                 self.on_caught_up()
@@ -145,3 +149,9 @@ class Processor:
         batcher.end_page()
         if page.cursor and page.cursor > self.last_main:
             self.last_main = page.cursor
+        self._settle(page)
+
+    def _settle(self, page: Page) -> None:
+        """Take the page's settled watermark: it holds once this page is durable."""
+        if page.settled is not None and (self.settled is None or page.settled > self.settled):
+            self.settled = page.settled

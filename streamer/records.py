@@ -14,13 +14,15 @@ class Page:
     """One page of raw events from the source, already checked for order and shape.
 
     ``cursor`` is the main-stream high-water mark after this page; ``late`` is true for
-    pages from the lag-window re-scan, whose events have ids below the cursor.
+    pages from the re-check, whose events have ids below the cursor. ``settled`` is the
+    source's settled watermark once this page (and every page before it) is durable.
     """
 
     events: list[Event]
     cursor: str | None
     late: bool = False
     caught_up: bool = False
+    settled: str | None = None
 
 
 class PutOutcome(enum.Enum):
@@ -69,13 +71,15 @@ class Batch:
 
     ``covered`` are all ids processed into this batch interval, kept or dropped, so the
     dedupe set can skip them on a re-scan; ``watermark`` is the main-stream cursor up to
-    which everything is accounted for once this batch is durable everywhere.
+    which everything is accounted for once this batch is durable everywhere; ``settled``
+    is the settled watermark (see ``streamer.source.leadconduit``) committed with it.
     """
 
     seq: int
     objects: tuple[BatchObject, ...]
     covered: tuple[str, ...]
     watermark: str | None
+    settled: str | None = None
     fetched: int = 0
     kept: int = 0
     dropped_by: dict[str, int] = field(default_factory=dict)

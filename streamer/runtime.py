@@ -212,6 +212,7 @@ class Runtime:
                         events_written=written,
                         rate=round((written - last[1]) / (now - last[0]), 1),
                         fetched=self.source.fetched,
+                        read=self.source.read,
                         cursor=cursor,
                         lag_seconds=round(lag, 1) if lag is not None else None,
                         late_caught=self.source.late_caught,
@@ -354,7 +355,7 @@ async def open_runtime(
             sinks,
             store,
             checkpoint,
-            keep_seconds=2 * src.lag_window + 1,
+            keep_seconds=src.lag_window + 1,
             on_written=on_written,
             sink_factory=sink_factory,
         )
@@ -387,12 +388,14 @@ async def open_runtime(
             lag_window=src.lag_window,
             query=query,
             on_late=on_late,
+            metrics=metrics,
         )
         cursor = start_cursor(settings, checkpoint)
         if checkpoint.cursor is None and checkpoint.origin is None:
             checkpoint.origin = cursor  # a first run: backfill stops where the tail begins
         if checkpoint.origin is not None:
             source.floor = synthetic_id(id_seconds(checkpoint.origin) - src.lag_window)
+        source.settled = source.initial_settled(cursor, checkpoint.settled)
         retention_check(cursor, metrics, from_checkpoint=checkpoint.cursor is not None)
         known = DedupeWindow(checkpoint.seen)
         log.info(

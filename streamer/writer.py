@@ -6,8 +6,8 @@ For each batch, in order:
    save it durably, before anything is uploaded;
 2. upload every object to every target with conditional create, retrying transient
    failures forever with backoff (the bounded streams upstream make the poller wait);
-3. commit: move the cursor to the batch's watermark, add its ids to the dedupe window,
-   drop the intent, save.
+3. commit: move the cursor to the batch's watermark (and the settled watermark with it),
+   add its ids to the dedupe window, drop the intent, save.
 
 After a crash, :meth:`Writer.recover` looks at each intent: an object present in some
 sinks is copied byte for byte from one that has it to those that do not; an object
@@ -111,6 +111,7 @@ class Writer:
             ],
             covered=list(batch.covered),
             watermark=batch.watermark,
+            settled=batch.settled,
         )
         if batch.objects:
             self.checkpoint.intents.append(intent)
@@ -151,6 +152,8 @@ class Writer:
             cp.intents.remove(intent)
         if watermark is not None and (cp.cursor is None or watermark > cp.cursor):
             cp.cursor = watermark
+        if intent.settled is not None and (cp.settled is None or intent.settled > cp.settled):
+            cp.settled = intent.settled
         cp.seen.update(sorted(covered))
         cp.evict(self.keep_seconds)
         now = dt.datetime.now(tz=dt.UTC).isoformat()

@@ -3,7 +3,9 @@
 Every request carries ``Accept: application/json`` (without it the API answers 403
 "misconfigured csrf"), Basic auth with user ``API``, and a timeout. 429/5xx, resets,
 timeouts and malformed bodies are retriable (honouring ``Retry-After``); 401/403/404 and
-other 4xx are fatal with a message that says what to check. The API key is never put
+other 4xx are fatal with a message that says what to check. An HTML or empty 200 is fatal
+only until the API has answered JSON once (before, it means a wrong ``base_url``; after,
+it is a maintenance page, retried). The API key is never put
 in a message: httpx keeps it in the Authorization header only.
 """
 
@@ -136,6 +138,10 @@ class LeadConduitClient:
         )
         self.requests = 0
         self.retries = 0
+        self.bytes_read = 0  # response bodies, failed attempts included
+        # once a page parsed, an HTML or empty 200 is transient (a maintenance page),
+        # not a wrong base_url
+        self.answered_json = False
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -156,12 +162,19 @@ class LeadConduitClient:
                 ) from None
         if response.status_code == 429 or response.status_code >= 500:
             self._budget.backed_off()
+        self.bytes_read += len(body)
         classify(response, url)
         ctype = response.headers.get("content-type", "")
-        if "json" not in ctype and body.lstrip()[:1] == b"<":
-            raise FatalSourceError(
-                f"{url} answered HTML, not JSON: source.base_url is not the LeadConduit API"
-            )
+        html = "json" not in ctype and body.lstrip()[:1] == b"<"
+        if html or not body.strip():
+            what = "HTML" if html else "an empty body"
+            if not self.answered_json:
+                raise FatalSourceError(
+                    f"{url} answered {what}, not JSON: source.base_url is not the LeadConduit API"
+                )
+            # the same URL answered JSON before: a maintenance page or a proxy hiccup
+            self._budget.backed_off()
+            raise RetriableSourceError(f"{url} answered {what} (status 200), not JSON")
         self._budget.succeeded(anyio.current_time() - started)
         return body
 
@@ -177,7 +190,9 @@ class LeadConduitClient:
             with attempt:
                 if attempt.num > 1:
                     self.retries += 1
-                return parse(await self._once(path, params))
+                parsed = parse(await self._once(path, params))
+                self.answered_json = True
+                return parsed
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def events(

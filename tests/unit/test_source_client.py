@@ -258,3 +258,38 @@ def test_parse_page_accepts_empty_and_valid() -> None:
     """An empty list and a list of events with ids are valid pages."""
     assert parse_page(b"[]", "u") == []
     assert parse_page(b'[{"id": "5fd4371e940df5a34a3888b2"}]', "u") == [{"id": EVENT["id"]}]
+
+
+async def test_empty_200_at_start_is_not_the_api() -> None:
+    """An empty 200 before any JSON page also means base_url is wrong: fatal, no retry."""
+    script = Script(httpx.Response(200, content=b""))
+    c = client(script)
+    with anyio.fail_after(5), pytest.raises(FatalSourceError, match="empty body"):
+        await c.events({})
+    await c.aclose()
+    assert len(script.requests) == 1
+
+
+@pytest.mark.parametrize("body", [b"<!doctype html><html>maintenance</html>", b"", b"  \n"])
+async def test_html_or_empty_200_after_json_is_retried(no_backoff: None, body: bytes) -> None:
+    """Once the API answered JSON, an HTML or empty 200 is a transient page: retried."""
+    html = httpx.Response(200, content=body, headers={"content-type": "text/html"})
+    script = Script(ok(), html, ok())
+    c = client(script)
+    with anyio.fail_after(5):
+        assert await c.events({}) == [EVENT]
+        assert await c.events({}) == [EVENT]
+    await c.aclose()
+    assert len(script.requests) == 3
+    assert c.retries == 1
+
+
+async def test_bytes_read_counts_every_body() -> None:
+    """``bytes_read`` adds up response bodies, failed attempts included."""
+    page = httpx.Response(200, json=[EVENT])
+    script = Script(httpx.Response(503, content=b"busy"), page)
+    c = client(script, attempts=2)
+    with stamina.set_testing(True, attempts=2), anyio.fail_after(5):
+        await c.events({})
+    await c.aclose()
+    assert c.bytes_read == len(b"busy") + len(page.content)
