@@ -4,4 +4,5 @@ from __future__ import annotations
 
 from streamer.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # worker processes (reports) import this module as __mp_main__
+    raise SystemExit(main())

@@ -57,6 +57,12 @@ def load_rules(path: str) -> CompiledRuleSet:
     stage ``{filter: {rule_set: ...}}`` (its ``action`` is ignored: this shows matches).
     Raises OSError for an unreadable file, RuleError/ValueError for bad content.
     """
+    doc, where = load_rule_doc(path)
+    return compile_rule_set(doc, path=where)
+
+
+def load_rule_doc(path: str) -> tuple[Any, str]:
+    """The rule set document of a file and its rule path (``load_rules`` without compiling)."""
     data = Path(path).read_bytes()
     try:
         doc: Any = orjson.loads(data) if path.endswith(".json") else yaml.safe_load(data)
@@ -69,7 +75,7 @@ def load_rules(path: str) -> CompiledRuleSet:
         doc = doc["rule_set"]
     if not isinstance(doc, Mapping | Sequence) or isinstance(doc, str | bytes):
         raise RuleError(where, "expected a rule set, a list of rules, or {rule_set: ...}")
-    return compile_rule_set(doc, path=where)
+    return doc, where
 
 
 def _lines(fh: BinaryIO) -> Iterator[bytes]:

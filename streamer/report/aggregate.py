@@ -1,26 +1,34 @@
 """Group events and accumulate the column counters, one object's events at a time.
 
-Memory is one small counter dict per group, whatever the archive size. Group order in the
-output is deterministic (sorted by value, missing values last) so ``--format json`` diffs
-cleanly between runs.
+Memory is one small counter dict per group, whatever the archive size. Aggregators of
+different objects (worker processes) merge by adding counters. Group order in the output
+is deterministic: numbers numerically, then text, then booleans, missing/null last, so
+``--format json`` diffs cleanly between runs.
+
+Group values are normalized so that what prints the same is one group: ``5``, ``5.0`` and
+``"5"`` are one group (a string in canonical decimal form is that number; ``"05"`` or
+``"1,100"`` stay text, so zip codes keep their zeros), a missing field and ``null`` are one
+group, and ``true`` never merges with ``1``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from streamer.ids import id_seconds
 from streamer.report.columns import Counts, compute, count_event
 from streamer.rules import CompiledRuleSet
 
 Event = dict[str, Any]
-GroupValue = str | int | float | bool | None
 _MISSING: Any = object()
 TIME_FIELDS = ("day", "hour")
+_CANONICAL = re.compile(r"-?(?:0|[1-9]\d{0,15})(?:\.\d{0,15}[1-9])?")
+Tagged = tuple[int, Any]  # (0 number | 1 text | 2 boolean | 3 null, value): sorts and hashes apart
 
 
 def field_value(event: Event, path: str) -> Any:
@@ -38,28 +46,42 @@ def field_value(event: Event, path: str) -> Any:
     return node
 
 
-def group_value(event: Event, path: str) -> Any:
-    """A hashable group value: ``day``/``hour`` from the id, containers as JSON text."""
+def _number(value: float) -> Tagged:
+    if isinstance(value, float) and value.is_integer() and math.isfinite(value):
+        return (0, int(value))
+    return (0, value)
+
+
+def tagged(value: Any) -> Tagged:
+    """A hashable, sortable, picklable group key part for a field value."""
+    if value is None or value is _MISSING:
+        return (3, None)
+    if isinstance(value, bool):
+        return (2, value)
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, str):
+        if _CANONICAL.fullmatch(value):
+            return _number(float(value) if "." in value else int(value))
+        return (1, value)
+    return (1, orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
+
+
+def group_value(event: Event, path: str) -> Tagged:
+    """The tagged group value: ``day``/``hour`` from the id, containers as JSON text."""
     if path in TIME_FIELDS:
-        when = dt.datetime.fromtimestamp(id_seconds(event["id"]), tz=dt.UTC)
-        return when.strftime("%Y-%m-%d" if path == "day" else "%Y-%m-%dT%H:00Z")
-    value = field_value(event, path)
-    if isinstance(value, dict | list):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    return value
-
-
-def _sort_key(values: tuple[Any, ...]) -> tuple[tuple[int, str], ...]:
-    return tuple((1, "") if v is None or v is _MISSING else (0, str(v)) for v in values)
+        when = dt.datetime.fromtimestamp(int(event["id"][:8], 16), tz=dt.UTC)
+        return (1, when.strftime("%Y-%m-%d" if path == "day" else "%Y-%m-%dT%H:00Z"))
+    return tagged(field_value(event, path))
 
 
 @dataclass
 class Aggregator:
-    """Counters per group key, plus which group-by fields were ever seen."""
+    """Counters per group key, plus which group-by fields were never seen."""
 
     group_by: list[str]
     rules: CompiledRuleSet | None = None
-    groups: dict[tuple[Any, ...], Counts] = field(default_factory=dict)
+    groups: dict[tuple[Tagged, ...], Counts] = field(default_factory=dict)
     unseen: set[str] = field(default_factory=set)
     events_counted: int = 0
 
@@ -74,7 +96,7 @@ class Aggregator:
                 self._mark_seen(event)
             if rules is not None and not rules.matches(event):
                 continue
-            key = tuple(group_value(event, f) for f in group_by)
+            key = tuple([group_value(event, f) for f in group_by])
             counts = groups.get(key)
             if counts is None:
                 counts = groups[key] = {}
@@ -86,13 +108,28 @@ class Aggregator:
             if field_value(event, name) is not _MISSING:
                 self.unseen.discard(name)
 
+    def state(self) -> tuple[dict[tuple[Tagged, ...], Counts], set[str], int]:
+        """What :meth:`merge` takes: picklable, so worker processes can return it."""
+        return self.groups, self.unseen, self.events_counted
+
+    def merge(self, state: tuple[dict[tuple[Tagged, ...], Counts], set[str], int]) -> None:
+        """Add another aggregator's counters (same group-by and rules)."""
+        groups, unseen, counted = state
+        for key, counts in groups.items():
+            mine = self.groups.get(key)
+            if mine is None:
+                self.groups[key] = dict(counts)
+                continue
+            for name, value in counts.items():
+                mine[name] = mine.get(name, 0) + value
+        self.unseen &= unseen
+        self.events_counted += counted
+
     def rows(self, columns: list[str]) -> list[dict[str, Any]]:
         """One row per group: ``{"group": {field: value}, column: value, ...}``, sorted."""
         out = []
-        for key in sorted(self.groups, key=_sort_key):
-            group = {
-                f: (None if v is _MISSING else v) for f, v in zip(self.group_by, key, strict=True)
-            }
+        for key in sorted(self.groups):
+            group = {f: v for f, (_tag, v) in zip(self.group_by, key, strict=True)}
             out.append({"group": group, **compute(self.groups[key], columns)})
         return out
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -41,11 +41,16 @@ from streamer.report.reader import (
     plan_batched,
     read_events,
 )
-from streamer.report.transitions import Scope, TransitionTracker
+from streamer.report.scan import Consumer, Spec, consumer_for
+from streamer.report.transitions import TransitionTracker
 from streamer.services import ResolvedService
 from streamer.sinks.base import Sink
 from streamer.sinks.factory import build_sink
 from streamer.units import parse_duration
+
+LIST_ALL_AFTER = 62 * 86400
+# These differ run to run: stderr only, so JSON output diffs cleanly.
+_RUN_ONLY = ("peak_rss_mb", "worker_kb", "scan_cpu_seconds")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--start",
         required=True,
-        help="ISO 8601 time or date (UTC if no zone), or epoch seconds; inclusive",
+        help="ISO 8601 time or date (UTC if no zone), or epoch seconds or ms; inclusive",
     )
     parser.add_argument("--end", required=True, help="same forms as --start; exclusive")
     parser.add_argument(
@@ -73,6 +78,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
     parser.add_argument("--json", action="store_const", const="json", dest="format")
     parser.add_argument("--concurrency", type=int, default=16, help="objects fetched at once")
+    parser.add_argument(
+        "--max-mb",
+        type=float,
+        default=32.0,
+        help="compressed MB of objects in flight (default 32; one larger object runs alone)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes decoding large objects (default: one per CPU; 0: in this process)",
+    )
     columns = parser.add_argument_group("columns report")
     columns.add_argument(
         "--group-by",
@@ -136,7 +153,7 @@ def _main(args: argparse.Namespace) -> int:
     return _columns(args, start, end)
 
 
-def _columns(args: argparse.Namespace, start: int, end: int) -> int:
+def _columns(args: argparse.Namespace, start: float, end: float) -> int:
     try:
         columns = parse_columns(args.columns)
     except ValueError as exc:
@@ -145,9 +162,11 @@ def _columns(args: argparse.Namespace, start: int, end: int) -> int:
     loaded = load_config(args.config)
     service = pick_service(loaded, args.service)
     rng = TimeRange(start, end)
-    agg = Aggregator(list(args.group_by), rules)
+    spec = Spec("columns", start, end, tuple(args.group_by), rules)
+    agg = consumer_for(spec)
+    assert isinstance(agg, Aggregator)
     began = time.monotonic()
-    stats = anyio.run(lambda: _read(loaded, service, rng, rng, agg.add, args.concurrency))
+    stats = anyio.run(lambda: _read(loaded, service, rng, rng, spec, agg, args))
     seconds = time.monotonic() - began
     if agg.unseen and stats.events_in_range:
         name = sorted(agg.unseen)[0]
@@ -175,10 +194,10 @@ def _columns(args: argparse.Namespace, start: int, end: int) -> int:
     return 0
 
 
-def _transitions(args: argparse.Namespace, start: int, end: int) -> int:
+def _transitions(args: argparse.Namespace, start: float, end: float) -> int:
     rules = load_rule_file(args.scope, "--scope") if args.scope else None
     if args.lookback == "all":
-        read_from = 0
+        read_from: float = 0
     else:
         try:
             read_from = max(0, start - int(parse_duration(args.lookback)))
@@ -186,14 +205,14 @@ def _transitions(args: argparse.Namespace, start: int, end: int) -> int:
             raise UsageError(f"--lookback: {exc}") from None
     loaded = load_config(args.config)
     service = pick_service(loaded, args.service)
-    scope = Scope(frozenset(args.types), args.recipient_id, rules)
-    tracker = TransitionTracker(start, end, scope)
+    spec = Spec("transitions", read_from, end, (), rules, start, tuple(args.types),
+                args.recipient_id)  # fmt: skip
+    tracker = consumer_for(spec)
+    assert isinstance(tracker, TransitionTracker)
     began = time.monotonic()
     rng = TimeRange(start, end)
     stats = anyio.run(
-        lambda: _read(
-            loaded, service, TimeRange(read_from, end), rng, tracker.add, args.concurrency
-        )
+        lambda: _read(loaded, service, TimeRange(read_from, end), rng, spec, tracker, args)
     )
     seconds = time.monotonic() - began
     _note_empty(stats, service, rng)
@@ -224,7 +243,7 @@ def _head(service: ResolvedService, rng: TimeRange, stats: ReadStats) -> dict[st
         "prefix": service.prefix,
         "start": iso(rng.start),
         "end": iso(rng.end),
-        "stats": dict(sorted(vars(stats).items())),
+        "stats": {k: v for k, v in sorted(vars(stats).items()) if k not in _RUN_ONLY},
     }
 
 
@@ -241,9 +260,12 @@ def _note_empty(stats: ReadStats, service: ResolvedService, rng: TimeRange) -> N
 
 def _speed(stats: ReadStats, seconds: float) -> None:
     rate = stats.events_read / seconds if seconds > 0 else 0.0
+    cpu = stats.scan_cpu_seconds
+    per_cpu = stats.events_read / cpu if cpu > 0 else 0.0
     print(
         f"read {stats.objects_read} objects, {stats.bytes_read / 1e6:.1f} MB, "
-        f"{stats.events_read} events in {seconds:.2f}s ({rate:,.0f} events/s)",
+        f"{stats.events_read} events in {seconds:.2f}s ({rate:,.0f} events/s), "
+        f"{per_cpu:,.0f} per CPU-second of decoding, peak RSS {stats.peak_rss_mb:.0f} MB",
         file=sys.stderr,
     )
 
@@ -253,8 +275,9 @@ async def _read(
     service: ResolvedService,
     read_range: TimeRange,
     report_range: TimeRange,
-    on_events: Callable[[list[dict[str, Any]]], None],
-    concurrency: int,
+    spec: Spec,
+    consumer: Consumer,
+    args: argparse.Namespace,
 ) -> ReadStats:
     """Open the service read-only, plan the objects of ``read_range`` and stream them."""
     settings = loaded.settings
@@ -267,11 +290,23 @@ async def _read(
         await sink.open()
     try:
         plan: AsyncIterator[ObjectInfo]
-        if settings.layout == "per_event" or read_range.start < report_range.start - 86400 * 2:
+        # Day-by-day listing pays one LIST per day even for empty days: past ~two months
+        # (or a long transitions lookback) one listing of the whole prefix is cheaper.
+        long = read_range.end - read_range.start > LIST_ALL_AFTER
+        lookback = read_range.start < report_range.start - 86400 * 2
+        if settings.layout == "per_event" or long or lookback:
             plan = plan_all(sink, service.prefix, read_range)
         else:
             extra = extra_hours_for(settings.source.lag_window)
             plan = plan_batched(sink, service.prefix, read_range, extra_hours=extra)
-        return await read_events(sink, plan, read_range, on_events, concurrency=concurrency)
+        return await read_events(
+            sink,
+            plan,
+            spec,
+            consumer,
+            concurrency=args.concurrency,
+            max_bytes=int(args.max_mb * 1e6),
+            workers=args.workers,
+        )
     finally:
         await sink.aclose()

@@ -19,8 +19,11 @@ event fields (docs/reports.md has the same table, and the tests recompute it by 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
+
+from streamer.rules.values import strict_number
 
 Event = dict[str, Any]
 Counts = dict[str, float]
@@ -106,17 +109,17 @@ def kind_of(event: Event) -> str | None:
 
 
 def money(value: Any) -> float:
-    """A price field as a number: numbers, numeric strings, typed ``{normal}``; else 0."""
-    if isinstance(value, dict):
+    """A price field as a number, parsed as the rules parse money; anything else is 0.
+
+    Numbers, typed ``{normal}`` values, and strings that look like money (``"12.5"``,
+    ``"$1,100"``, ``" -3 "``: :func:`streamer.rules.values.strict_number`). ``"NaN"``,
+    ``"Infinity"``, ``"1e3"`` and ``"1_000"`` are not money (Python's ``float()`` would
+    accept them); non-finite numbers count as 0 too.
+    """
+    if type(value) is dict:
         value = value.get("normal")
-    if isinstance(value, bool) or value is None:
-        return 0.0
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
+    number = strict_number(value) if type(value) is not bool else None
+    return number if number is not None and math.isfinite(number) else 0.0
 
 
 def count_event(counts: Counts, event: Event) -> None:

@@ -7,9 +7,9 @@ preferred) are testable without running a report.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from streamer.config_loader import LoadedConfig
-from streamer.rules import CompiledRuleSet
 from streamer.services import ResolvedService
 
 PREFERENCE = ("local", "aws", "azure")
@@ -19,26 +19,42 @@ class UsageError(Exception):
     """Bad flags or flag values: one line on stderr, exit 2."""
 
 
-def parse_time(text: str, flag: str) -> int:
-    """Epoch seconds from ISO 8601 (date or date-time; no zone means UTC) or epoch digits."""
+MS_FROM = 100_000_000_000  # epoch values above this (year 5138 in seconds) are milliseconds
+_EPOCH = re.compile(r"\d+(?:\.\d+)?")
+
+
+def parse_time(text: str, flag: str) -> float:
+    """Epoch seconds from ISO 8601 (date or date-time; no zone means UTC) or an epoch number.
+
+    An epoch number is seconds, or milliseconds (what LeadConduit's API uses) when it is
+    at least 10^11; fractions are kept (``1795162112.5``, ``...T12:00:00.250Z``), and the
+    range compares them with each event's second, so ``[:32.5, :34.5)`` counts :33 and :34.
+    """
     value = text.strip()
-    if value.isdigit():
-        return int(value)
+    if _EPOCH.fullmatch(value):
+        number: float = float(value) if "." in value else int(value)
+        if number >= MS_FROM:
+            number /= 1000
+        return int(number) if float(number).is_integer() else number
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise UsageError(
             f"{flag}: {text!r} is not a time; use ISO 8601 like 2026-11-23T14:00:00Z, "
-            "a date like 2026-11-23, or epoch seconds"
+            "a date like 2026-11-23, or epoch seconds or milliseconds"
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp())
+    seconds = parsed.timestamp()
+    return int(seconds) if seconds.is_integer() else seconds
 
 
-def iso(seconds: int) -> str:
-    """Epoch seconds as ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso(seconds: float) -> str:
+    """Epoch seconds as ``YYYY-MM-DDTHH:MM:SSZ`` (with milliseconds when fractional)."""
+    when = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+    if seconds == int(seconds):
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def pick_service(loaded: LoadedConfig, name: str | None) -> ResolvedService:
@@ -57,13 +73,22 @@ def pick_service(loaded: LoadedConfig, name: str | None) -> ResolvedService:
     raise UsageError("the config enables no service to read from")
 
 
-def load_rule_file(path: str, flag: str) -> CompiledRuleSet:
-    """Compile a rules file the way ``streamer match`` does; errors name the file and path."""
-    from streamer.match import load_rules
+def load_rule_file(path: str, flag: str) -> str:
+    """A rules file as canonical JSON text, compiled once to validate it like ``match``.
+
+    Text rather than a compiled rule set because the report's worker processes compile
+    their own copy. Errors name the file and the rule path.
+    """
+    import orjson
+
+    from streamer.match import load_rule_doc
+    from streamer.rules import compile_rule_set
 
     try:
-        return load_rules(path)
+        doc, where = load_rule_doc(path)
+        compile_rule_set(doc, path=where)
     except OSError as exc:
         raise UsageError(f"{flag} {path}: cannot read: {exc.strerror or exc}") from None
     except ValueError as exc:  # RuleError is a ValueError and carries its rule path
         raise UsageError(f"{flag} {path}: {exc}") from None
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()

@@ -1,8 +1,9 @@
 """Stream the events of a time range out of one service's archive.
 
-Reports run over archives far larger than memory, so nothing here holds more than
-``concurrency`` decoded objects at once: keys are listed day by day, objects are fetched
-by a bounded pool of workers, and each object's events go straight to a callback.
+Reports run over archives far larger than memory, so nothing here holds more than a
+byte budget of objects at once: keys are listed day by day, objects are fetched by a
+bounded pool of tasks, each is scanned (streamed, partially decoded: ``scan.py``) in a
+worker, and only its report state comes back to be merged.
 
 Which objects to read comes from their names alone. A batched object lives in the
 ``dt=/hour=`` partition of its lowest id and is named ``<lowest id>_<highest id>``, so an
@@ -16,22 +17,23 @@ have no partitions: the whole prefix is listed and the event id in the name deci
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import math
-from collections.abc import AsyncIterator, Callable
+import os
+import resource
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
-import orjson
+from anyio import to_process
 
 from streamer.ids import ID_RE, id_seconds
-from streamer.layout import decompress, is_data_key, join
+from streamer.layout import is_data_key, join
 from streamer.records import ObjectInfo
+from streamer.report.scan import Consumer, Spec, scan
 from streamer.sinks.base import Sink
+from streamer.sinks.local import LocalSink
 
-Event = dict[str, Any]
-OnEvents = Callable[[list[Event]], None]
+PROCESS_MIN = 256 << 10
 HOUR = 3600
 DAY = 86400
 
@@ -44,11 +46,11 @@ class TimeRange:
     twice; LeadConduit's own ``end`` is inclusive, which double-counts at the seams.
     """
 
-    start: int
-    end: int
+    start: float
+    end: float
 
     def has(self, event_id: str) -> bool:
-        """Whether the event id's creation second lies in the range."""
+        """Whether the event id's creation second lies in the range (fractional bounds too)."""
         return self.start <= id_seconds(event_id) < self.end
 
 
@@ -61,10 +63,13 @@ class ReadStats:
     bytes_read: int = 0
     events_read: int = 0
     events_in_range: int = 0
+    peak_rss_mb: float = 0.0  # of this process and the largest worker process, added
+    worker_kb: int = 0
+    scan_cpu_seconds: float = 0.0  # CPU time of the scans (threads and worker processes)
 
 
-def _hour_floor(seconds: int) -> int:
-    return seconds - seconds % HOUR
+def _hour_floor(seconds: float) -> int:
+    return int(seconds // HOUR * HOUR)
 
 
 def _fmt_day(seconds: int) -> str:
@@ -103,7 +108,7 @@ async def plan_batched(
 ) -> AsyncIterator[ObjectInfo]:
     """Data objects under ``prefix`` that may hold events of ``rng``, day by day."""
     first_hour = _hour_floor(rng.start) - extra_hours * HOUR
-    last_hour = _hour_floor(max(rng.end - 1, rng.start))
+    last_hour = _hour_floor(max(math.ceil(rng.end) - 1, rng.start))
     low, high = _fmt_partition(first_hour), _fmt_partition(last_hour)
     day = first_hour - first_hour % DAY
     while day <= last_hour:
@@ -130,34 +135,60 @@ async def plan_all(sink: Sink, prefix: str, rng: TimeRange) -> AsyncIterator[Obj
             yield info
 
 
-def decode(data: bytes, key: str, rng: TimeRange) -> tuple[int, list[Event]]:
-    """``(events in the object, those in rng)``; runs in a worker thread."""
-    raw = decompress(data, key)
-    lines = [raw] if key.endswith(".json") else [line for line in raw.splitlines() if line]
-    kept = []
-    for line in lines:
-        event = orjson.loads(line)
-        eid = event.get("id") if isinstance(event, dict) else None
-        if isinstance(eid, str) and ID_RE.match(eid) and rng.has(eid):
-            kept.append(event)
-    return len(lines), kept
+class ByteBudget:
+    """At most ``limit`` bytes of objects in flight (one larger object may run alone).
+
+    Bounding by objects would let 16 large objects (or 16 decoded ones, as before) sit in
+    memory at once; bounding by bytes keeps memory flat whatever the object size.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._changed = anyio.Condition()
+
+    async def acquire(self, size: int) -> None:
+        """Wait until ``size`` more bytes fit (or nothing else is in flight)."""
+        async with self._changed:
+            while self.used and self.used + size > self.limit:
+                await self._changed.wait()
+            self.used += size
+
+    async def release(self, size: int) -> None:
+        """Give ``size`` bytes back."""
+        async with self._changed:
+            self.used -= size
+            self._changed.notify_all()
+
+
+def default_workers() -> int:
+    """Worker processes for large objects: one per usable CPU."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 async def read_events(
     sink: Sink,
     plan: AsyncIterator[ObjectInfo],
-    rng: TimeRange,
-    on_events: OnEvents,
+    spec: Spec,
+    consumer: Consumer,
     *,
     concurrency: int = 16,
+    max_bytes: int = 64 << 20,
+    workers: int | None = None,
     stats: ReadStats | None = None,
 ) -> ReadStats:
-    """Fetch every planned object with at most ``concurrency`` in flight.
+    """Scan every planned object into ``consumer`` with bounded bytes in flight.
 
-    ``on_events`` gets each object's in-range events on the event loop thread, one object
-    at a time, in no particular order: callers aggregate with order-free operations.
+    Objects of at least ``PROCESS_MIN`` bytes are scanned in up to ``workers`` processes
+    (the decode is CPU-bound and holds the GIL), smaller ones in a thread; local objects
+    are read by the worker from disk, remote ones fetched here first. Each object's state
+    is merged on the event loop thread, in no particular order (merges are order-free).
     """
     stats = stats or ReadStats()
+    procs = default_workers() if workers is None else workers
+    limiter = anyio.CapacityLimiter(max(1, procs))
+    budget = ByteBudget(max_bytes)
+    root = sink.root if isinstance(sink, LocalSink) else None
     send, receive = anyio.create_memory_object_stream[ObjectInfo](concurrency)
 
     async def lister() -> None:
@@ -168,20 +199,29 @@ async def read_events(
 
     async def worker() -> None:
         async for info in receive:
-            data = await sink.get(info.key)
-            total, kept = await anyio.to_thread.run_sync(decode, data, info.key, rng)
+            await budget.acquire(info.size)
+            try:
+                source: bytes | str = str(root / info.key) if root else await sink.get(info.key)
+                if procs and info.size >= PROCESS_MIN:
+                    result = await to_process.run_sync(
+                        scan, source, info.key, spec, limiter=limiter
+                    )
+                else:
+                    result = await anyio.to_thread.run_sync(
+                        scan, source, info.key, spec, limiter=limiter
+                    )
+            finally:
+                await budget.release(info.size)
             stats.objects_read += 1
-            stats.bytes_read += len(data)
-            stats.events_read += total
-            stats.events_in_range += len(kept)
-            if kept:
-                on_events(kept)
+            stats.bytes_read += info.size
+            stats.events_read += result.events_read
+            stats.events_in_range += result.events_in_range
+            consumer.merge(result.state)
+            stats.scan_cpu_seconds += result.cpu_seconds
+            if procs and info.size >= PROCESS_MIN:
+                stats.worker_kb = max(stats.worker_kb, result.peak_rss_kb)
 
-    # Decoded events are acyclic JSON trees freed by reference counting; with the cyclic
-    # GC on, every object's thousands of new dicts trigger full collections that walk
-    # them all again, which halves throughput. Restored on the way out.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
+
     try:
         async with receive, anyio.create_task_group() as tg:
             tg.start_soon(lister)
@@ -189,9 +229,8 @@ async def read_events(
                 tg.start_soon(worker)
     except BaseExceptionGroup as group:
         raise _first_error(group) from None
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    stats.peak_rss_mb = round((own + stats.worker_kb) / 1024, 1)
     return stats
 
 

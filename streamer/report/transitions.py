@@ -58,8 +58,8 @@ class _Lead:
 class TransitionTracker:
     """Collects in-scope events for ``[start, end)`` and builds the report."""
 
-    start: int
-    end: int
+    start: float
+    end: float
     scope: Scope = field(default_factory=Scope)
     leads: dict[str, _Lead] = field(default_factory=dict)
     events_in_scope: int = 0
@@ -86,6 +86,23 @@ class TransitionTracker:
                     state.before_id, state.before = eid, outcome
             else:
                 state.during.append((eid, outcome))
+
+    def state(self) -> tuple[dict[str, _Lead], int]:
+        """What :meth:`merge` takes: picklable, so worker processes can return it."""
+        return self.leads, self.events_in_scope
+
+    def merge(self, state: tuple[dict[str, _Lead], int]) -> None:
+        """Fold another tracker's leads (same range and scope) into this one."""
+        leads, in_scope = state
+        for lead, other in leads.items():
+            mine = self.leads.get(lead)
+            if mine is None:
+                self.leads[lead] = other
+                continue
+            if other.before_id > mine.before_id:
+                mine.before_id, mine.before = other.before_id, other.before
+            mine.during.extend(other.during)
+        self.events_in_scope += in_scope
 
     def report(self) -> dict[str, Any]:
         """``status_overview``, ``status_transitions`` and ``status_transitions_summary``."""
