@@ -75,6 +75,8 @@ async def run(
     """
     metrics = metrics or Metrics()
     started = time.monotonic()
+    for warning in loaded.warnings:  # the same lines `streamer check` prints
+        log.warning("config.warning", reason=warning)
     try:
         async with open_runtime(loaded, metrics=metrics, **overrides) as rt:
             with Progress(mode="bar" if progress else "none") as bar:

@@ -171,6 +171,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"config ok: {args.config}")
     for service in loaded.services:
         print(f"  service {service.label} prefix={service.prefix or '(none)'}")
+    if loaded.warnings:
+        print(f"warnings ({len(loaded.warnings)}):")
+        for warning in loaded.warnings:
+            print(redact(f"  {warning}"))
     if not args.connect:
         return 0
     from streamer.checks import connect_all

@@ -21,10 +21,11 @@ from pydantic import (
     model_validator,
 )
 
+from streamer.config_rules import LEVELS, MIN_POLL_INTERVAL, field_error, insecure_http
 from streamer.fsutil import parse_file_mode
 from streamer.ids import is_id
 from streamer.stages.config import FilterStageConfig, TransformStageConfig
-from streamer.units import Duration, Size
+from streamer.units import Duration, Size, parse_duration
 
 SERVICES = ("aws", "azure", "local")
 
@@ -68,9 +69,13 @@ class QuerySettings(Model):
         if self.include and self.exclude:
             raise ValueError("include and exclude cannot be used together (the API refuses it)")
         if self.rules:
-            from streamer.rules import compile_rule_set
+            from streamer.rules import RuleError, compile_rule_set
+            from streamer.stages.config import rule_validation_error
 
-            compile_rule_set(self.rules, path="source.query.rules")
+            try:
+                compile_rule_set(self.rules, path="rules")
+            except RuleError as err:
+                raise rule_validation_error("QuerySettings", "rules", err, self.rules) from None
         return self
 
 
@@ -78,9 +83,12 @@ class SourceSettings(Model):
     """The LeadConduit API and how politely to page through it."""
 
     base_url: str = "https://app.leadconduit.com"
+    #: http:// to a non-loopback host sends the API key in clear text: only when spelled out
+    allow_insecure_http: bool = False
     api_key: SecretStr
     page_size: int = Field(1000, ge=1, le=1000)
     poll_interval: Duration = 5.0
+    #: 0.0 only when spelled ``off``: a typo must not switch the late-event re-scan off
     lag_window: Duration = 120.0
     timeout: Duration = Field(30.0, gt=0)
     max_backoff: Duration = Field(60.0, gt=0)
@@ -102,6 +110,40 @@ class SourceSettings(Model):
         if not value.get_secret_value().strip():
             raise ValueError("is empty: set LEADCONDUIT_API_KEY or api_key_file")
         return value
+
+    @field_validator("poll_interval")
+    @classmethod
+    def _poll(cls, value: float) -> float:
+        if value < MIN_POLL_INTERVAL:
+            raise ValueError(
+                f"{value:g}s would poll the API back to back once caught up; "
+                "use at least 250ms (the default is 5s)"
+            )
+        return value
+
+    @field_validator("lag_window", mode="before")
+    @classmethod
+    def _lag(cls, value: Any) -> Any:
+        if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+            return 0.0  # YAML 1.1 reads a bare `off` as false
+        if value is not True and parse_duration(value) == 0:
+            raise ValueError(
+                "0 would switch the late-event re-scan off; write `lag_window: off` if that "
+                "is meant (late-visible events are then missed), else use at least 10s"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _cleartext(self) -> SourceSettings:
+        if insecure_http(self.base_url) and not self.allow_insecure_http:
+            raise field_error(
+                "SourceSettings",
+                "base_url",
+                f"{self.base_url} is plain http to a non-loopback host: the API key would "
+                "travel in clear text; use https://, or set source.allow_insecure_http: true",
+                self.base_url,
+            )
+        return self
 
 
 class AwsCredential(Model):
@@ -206,7 +248,24 @@ class BatchSettings(Model):
     max_bytes: Size = Field(16 * 1024 * 1024, ge=1024)
     max_age: Duration = Field(60.0, gt=0)
     compression: Literal["gzip", "zstd", "none"] = "gzip"
-    compression_level: int | None = Field(None, ge=1, le=19)
+    compression_level: int | None = None
+
+    @model_validator(mode="after")
+    def _level(self) -> BatchSettings:
+        level, codec = self.compression_level, self.compression
+        if level is None:
+            return self
+        low, high = LEVELS[codec]
+        if not low <= level <= high:
+            what = (
+                "takes no compression_level: remove it"
+                if codec == "none"
+                else f"levels are {low}..{high}"
+            )
+            raise field_error(
+                "BatchSettings", "compression_level", f"compression {codec} {what}", level
+            )
+        return self
 
 
 class CheckpointSettings(Model):

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, Tag, ValidationError
 
 from streamer.config import Settings
+from streamer.config_rules import config_warnings
 from streamer.errors import ConfigError
 from streamer.services import ResolvedService, resolve_services
 
@@ -36,6 +37,8 @@ class LoadedConfig:
     settings: Settings
     services: list[ResolvedService]
     path: Path | None
+    #: valid but weakening settings (streamer.config_rules): check prints, run logs them
+    warnings: tuple[str, ...] = ()
 
     def secrets(self) -> list[str]:
         """Every secret value in the config, for the log/error redactor."""
@@ -246,7 +249,7 @@ def parse_settings(raw: object, *, base: Path, env: dict[str, str] | None = None
         problems.append(str(exc))
     if problems:
         raise ConfigError(problems)
-    return LoadedConfig(settings, services, None)
+    return LoadedConfig(settings, services, None, tuple(config_warnings(settings)))
 
 
 def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> LoadedConfig:
@@ -266,4 +269,4 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Loade
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{file}:{where}: invalid YAML ({problem})") from None
     loaded = parse_settings(raw, base=Path(), env=env)
-    return LoadedConfig(loaded.settings, loaded.services, file)
+    return LoadedConfig(loaded.settings, loaded.services, file, loaded.warnings)

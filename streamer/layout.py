@@ -9,6 +9,7 @@ Per event (LeadConduit's own firehose layout): ``<prefix>/<lead id>/<event id>.j
 from __future__ import annotations
 
 import time
+import zlib
 from typing import Any, Literal, Protocol
 
 import orjson
@@ -23,6 +24,8 @@ CONTENT_TYPE: dict[str, str] = {
     "none": "application/x-ndjson",
 }
 DEFAULT_LEVEL: dict[str, int] = {"gzip": 1, "zstd": 3, "none": 0}
+#: the highest gzip level ISA-L implements (fast); higher ones use the stdlib's zlib
+ISAL_MAX_LEVEL = 3
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 NO_LEAD = "no-lead-id"
 
@@ -82,7 +85,9 @@ def compressor(compression: str, level: int | None = None) -> Compressor:
     """A fresh incremental compressor; gzip output is deterministic (mtime 0)."""
     lvl = DEFAULT_LEVEL[compression] if level is None else level
     if compression == "gzip":
-        return isal_zlib.compressobj(min(lvl, 3), isal_zlib.DEFLATED, 31)
+        if lvl > ISAL_MAX_LEVEL:  # ISA-L stops at 3; a configured 4..9 is honoured by zlib
+            return zlib.compressobj(lvl, zlib.DEFLATED, 31)
+        return isal_zlib.compressobj(lvl, isal_zlib.DEFLATED, 31)
     if compression == "zstd":
         return zstandard.ZstdCompressor(level=lvl).compressobj()
     return _Identity()

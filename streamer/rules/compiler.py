@@ -49,7 +49,8 @@ def compile_rule_set(
     """Validate and compile ``obj`` (any accepted form, see docs/rules.md).
 
     Raises:
-        RuleError: the first problem found, with its path under ``path``.
+        RuleError: the problems found, with their paths under ``path``; sibling rules are
+            all checked, so ``err.all`` lists every problem of one fix-up round.
     """
     test, explain = _compile_set(obj, path, ())
     return CompiledRuleSet(test, explain)
@@ -82,10 +83,9 @@ def _compile_set(obj: Any, base: str, loc: Loc) -> tuple[Test, Explain]:
                 (*loc, "rules"),
                 "a rule set needs 'rules': a list of rules or nested rule sets",
             )
-        children = [_compile_item(r, base, (*loc, "rules", i)) for i, r in enumerate(rules)]
-        return _combine(combine, children)
+        return _combine(combine, _compile_items(rules, base, (*loc, "rules")))
     if isinstance(obj, Sequence) and not isinstance(obj, str | bytes):
-        return _combine("and", [_compile_item(r, base, (*loc, i)) for i, r in enumerate(obj)])
+        return _combine("and", _compile_items(obj, base, loc))
     raise _fail(
         base,
         loc,
@@ -113,6 +113,20 @@ def _combinator(obj: Mapping[str, Any], base: str, loc: Loc) -> str:
             "e.g. vars.lead.state",
         )
     raise _fail(base, (*loc, "op"), f"a rule set's op must be 'and' or 'or', got {op!r}")
+
+
+def _compile_items(items: Sequence[Any], base: str, loc: Loc) -> list[tuple[Test, Explain]]:
+    """Every item compiled, or one RuleError carrying the problems of all of them."""
+    children: list[tuple[Test, Explain]] = []
+    errors: list[RuleError] = []
+    for i, item in enumerate(items):
+        try:
+            children.append(_compile_item(item, base, (*loc, i)))
+        except RuleError as err:
+            errors.append(err)
+    if errors:
+        raise RuleError.combine(errors)
+    return children
 
 
 def _compile_item(obj: Any, base: str, loc: Loc) -> tuple[Test, Explain]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 Loc = tuple[str | int, ...]
 
 
@@ -28,12 +30,28 @@ class RuleError(ValueError):
     path: str
     problem: str
     loc: Loc
+    others: tuple[RuleError, ...]
 
-    def __init__(self, path: str, problem: str, *, loc: Loc = ()) -> None:
+    def __init__(
+        self, path: str, problem: str, *, loc: Loc = (), others: Sequence[RuleError] = ()
+    ) -> None:
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
         self.loc = loc
+        self.others = tuple(others)
+
+    @property
+    def all(self) -> tuple[RuleError, ...]:
+        """This problem and every other one found in the same pass (one fix-up round)."""
+        return (self, *self.others)
+
+    @classmethod
+    def combine(cls, errors: Sequence[RuleError]) -> RuleError:
+        """One error carrying ``errors`` (each flattened), the first one as its own text."""
+        flat = [one for err in errors for one in err.all]
+        first = flat[0]
+        return cls(first.path, first.problem, loc=first.loc, others=flat[1:])
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
+        return "; ".join([f"{self.path}: {self.problem}", *(str(e) for e in self.others)])

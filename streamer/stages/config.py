@@ -16,6 +16,21 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from streamer.rules import CompiledRuleSet, RuleError, compile_rule_set
 
 
+def rule_validation_error(title: str, field: str, err: RuleError, value: Any) -> ValidationError:
+    """Every problem of ``err`` as a pydantic error under ``field`` (one line each)."""
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError(
+                "rule_error", "{problem}", {"problem": one.problem, "rule_path": one.path}
+            ),
+            loc=(field, *one.loc),
+            input=value,
+        )
+        for one in err.all
+    ]
+    return ValidationError.from_exception_data(title, details)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -34,14 +49,7 @@ class FilterSpec(_Model):
         try:
             compiled = compile_rule_set(self.rule_set, path="rule_set")
         except RuleError as err:
-            detail = InitErrorDetails(
-                type=PydanticCustomError(
-                    "rule_error", "{problem}", {"problem": err.problem, "rule_path": err.path}
-                ),
-                loc=("rule_set", *err.loc),
-                input=self.rule_set,
-            )
-            raise ValidationError.from_exception_data("FilterSpec", [detail]) from None
+            raise rule_validation_error("FilterSpec", "rule_set", err, self.rule_set) from None
         self._compiled = compiled
         return self
 

@@ -144,7 +144,7 @@ async def test_live_checkpoint_without_origin_needs_a_configured_start(
     loaded = loaded_config(
         sim.url,
         tmp_path,
-        source={"page_size": 100, "lag_window": "0s", "start": {"after_id": origin}},
+        source={"page_size": 100, "lag_window": "off", "start": {"after_id": origin}},
     )
     store = FileCheckpointStore(loaded.settings.checkpoint.path)
     store.check_writable()

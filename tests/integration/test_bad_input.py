@@ -85,14 +85,24 @@ CONFIG_CASES = [
          {"lhv": "type", "op": "is like", "rhv": "x"}]}}}]),
      ["pipeline[0].filter.rule_set.rules[0].op", "unknown operator 'is like'"]),
     ("unreadable-secret-file",
-     {**base(), "source": {"base_url": "http://x", "api_key_file": "/nonexistent/api.key"}},
+     {**base(), "source": {"base_url": "https://x", "api_key_file": "/nonexistent/api.key"}},
      ["source.api_key_file: cannot read secret file /nonexistent/api.key"]),
     ("unset-env-var",
-     {**base(), "source": {"base_url": "http://x", "api_key": "${STREAMER_TEST_UNSET}"}},
+     {**base(), "source": {"base_url": "https://x", "api_key": "${STREAMER_TEST_UNSET}"}},
      ["environment variable STREAMER_TEST_UNSET is not set"]),
-    ("empty-api-key", {**base(), "source": {"base_url": "http://x", "api_key": ""}},
+    ("empty-api-key", {**base(), "source": {"base_url": "https://x", "api_key": ""}},
      ["source.api_key: is empty"]),
     ("no-service", {**base(), "firehose": {"prefix": "x"}}, ["firehose: no service is enabled"]),
+    ("cleartext-api-key", base("http://leadconduit.example.com"),
+     ["source.base_url: http://leadconduit.example.com is plain http", "allow_insecure_http"]),
+    ("lag-window-zero", base(source={**base()["source"], "lag_window": "0s"}),
+     ["source.lag_window: 0 would switch the late-event re-scan off", "lag_window: off"]),
+    ("poll-interval-zero", base(source={**base()["source"], "poll_interval": "0s"}),
+     ["source.poll_interval: 0s would poll the API back to back", "at least 250ms"]),
+    ("gzip-level-above-9", base(batch={"compression": "gzip", "compression_level": 19}),
+     ["batch.compression_level: compression gzip levels are 1..9"]),
+    ("level-without-codec", base(batch={"compression": "none", "compression_level": 3}),
+     ["batch.compression_level: compression none takes no compression_level"]),
 ]
 
 
@@ -216,3 +226,49 @@ async def test_corrupt_checkpoint_is_refused_and_left_alone(tmp_path: Path, comm
     assert (state / "checkpoint.json").read_bytes() == CORRUPT
     assert os.stat(state / "checkpoint.json").st_mtime_ns == before.st_mtime_ns
     assert not (tmp_path / "out").exists()
+
+
+WEAK = """\
+source:
+  base_url: {url}
+  api_key: {key}
+  poll_interval: 0.2s
+  lag_window: off
+  start: {{after_id: "000000000000000000000000"}}
+firehose: {{services: {{local: {{enabled: true, path: ./out}}}}}}
+checkpoint: {{store: memory}}
+shutdown: {{grace: 30s}}
+"""
+WEAK_LINES = [
+    "source.poll_interval: 200ms leaves hardly a pause between polls",
+    "source.lag_window: off: the late-event re-scan is switched off",
+    "checkpoint.store: memory keeps the checkpoint in memory only",
+    "shutdown.grace: 30s: make sure systemd's TimeoutStopSec",
+]
+
+
+async def test_check_warns_and_run_logs_the_same_warnings(tmp_path: Path) -> None:
+    """Weakening settings: check exits 0 with a warnings section; run logs config.warning."""
+    async with start_simulator(SimulatorOptions(events=20, api_key=KEY)) as sim:
+        write(tmp_path, WEAK.format(url=sim.url, key=KEY))
+        code, out, err = await cli(tmp_path, "check", "-c", "streamer.yaml")
+        rcode, rout, rerr = await cli(tmp_path, "run", "-c", "streamer.yaml", "--until-caught-up")
+    assert (code, err) == (0, ""), err
+    assert "warnings (4):" in out
+    for line in WEAK_LINES:
+        assert f"\n  {line}" in out, (line, out)
+    assert rcode == 0, rerr
+    logged = [line for line in rout.splitlines() if "config.warning" in line]
+    assert len(logged) == 4, rout
+    for line in WEAK_LINES:
+        assert any(line in entry for entry in logged), (line, logged)
+
+
+async def test_check_prints_no_warnings_section_for_a_sound_config(tmp_path: Path) -> None:
+    """A config that weakens nothing gets no warnings section."""
+    cfg = base()
+    cfg["source"] = {**cfg["source"], "poll_interval": "5s"}  # type: ignore[dict-item]
+    write(tmp_path, cfg)
+    code, out, _err = await cli(tmp_path, "check", "-c", "streamer.yaml")
+    assert code == 0
+    assert "warnings" not in out
