@@ -22,6 +22,7 @@ import structlog
 from streamer.batcher import Batcher
 from streamer.config_loader import LoadedConfig
 from streamer.errors import StreamerError
+from streamer.gctune import steady_state
 from streamer.ids import id_seconds
 from streamer.metrics import Metrics
 from streamer.processor import Processor
@@ -79,7 +80,7 @@ async def run(
         log.warning("config.warning", reason=warning)
     try:
         async with open_runtime(loaded, metrics=metrics, **overrides) as rt:
-            with Progress(mode="bar" if progress else "none") as bar:
+            with Progress(mode="bar" if progress else "none") as bar, steady_state():
                 bar.add("catching up", id_seconds(rt.cursor), time.time())
                 summary = await _run(
                     rt, loaded, metrics, until_caught_up, shutdown_trigger, handle_signals, bar

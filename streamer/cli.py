@@ -41,8 +41,12 @@ def _plugged(module: str) -> Any:
     return importlib.import_module(module)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """All sub-commands."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """All sub-commands; with ``command``, only its module is imported for its options.
+
+    Each sub-command module imports what it needs (verify and backfill pull in the cloud
+    SDKs), so ``streamer run`` does not pay for the others at start-up.
+    """
     parser = argparse.ArgumentParser(prog="streamer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -63,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("simulate", help="the built-in LeadConduit /events simulator")
-    from streamer.simulator import add_arguments
+    if command in (None, "simulate"):
+        from streamer.simulator import add_arguments
 
-    add_arguments(p)
+        add_arguments(p)
     _common(p)
 
     p = sub.add_parser("status", help="checkpoint, lag and last batch per sink")
@@ -75,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, module, help_text in PLUGGED:
         p = sub.add_parser(name, help=help_text)
-        _plugged(module).add_arguments(p)
+        if command in (None, name):
+            _plugged(module).add_arguments(p)
         _common(p)
 
     p = sub.add_parser("demo", help="simulator + daemon into ./demo-out, until caught up")
@@ -88,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (also used by ``python -m streamer``)."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": cmd_run,
@@ -99,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": cmd_demo,
     }
     for name, module, _help in PLUGGED:
-        handlers[name] = _plugged(module).main
+        if name == args.command:
+            handlers[name] = _plugged(module).main
     quiet = args.command in ("demo", "check", "status", "match", "verify", "report")
     setup_logging(args.log_level or ("warning" if quiet else "info"), args.log_format or "auto")
     try:
@@ -119,6 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is not an option), if any."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 class _RedactingStderr:

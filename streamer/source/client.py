@@ -25,6 +25,7 @@ from streamer.ids import is_id
 from streamer.retry import backoff
 from streamer.source.budget import RequestBudget
 from streamer.source.decode import PageDecoder
+from streamer.source.netstream import transport_for
 
 log = structlog.get_logger("streamer.source")
 T = TypeVar("T")
@@ -106,6 +107,20 @@ def _gc_paused(fn: Callable[[bytes, str], T], body: bytes, url: str) -> T:
             gc.enable()
 
 
+async def _body(response: httpx.Response) -> bytes:
+    """The response body, joined once, not kept on the response.
+
+    A 2-3 MB page arrives in dozens of chunks. ``response.content`` would also keep the
+    body on the response, which sits in a reference cycle with its stream and so lives
+    until the next garbage collection: with several pages in flight that is tens of MB.
+    Error responses are read in full so that :func:`classify` can look at their JSON.
+    """
+    if response.status_code >= 300:
+        return await response.aread()
+    chunks = [chunk async for chunk in response.aiter_bytes()]
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def _raw(body: bytes) -> bytes:
     return body
 
@@ -128,13 +143,14 @@ class LeadConduitClient:
         self._budget = budget or RequestBudget(None, 4)
         self._max_backoff = max_backoff
         self._attempts = attempts
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             auth=httpx.BasicAuth("API", api_key),
             headers={"Accept": "application/json", "User-Agent": "streamer/0.1"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            transport=transport or transport_for(self.base_url, limits),
+            limits=limits,
         )
         self.requests = 0
         self.retries = 0
@@ -153,8 +169,8 @@ class LeadConduitClient:
             self.requests += 1
             started = anyio.current_time()
             try:
-                response = await self._http.get(path, params=list(params))
-                body = response.content
+                async with self._http.stream("GET", path, params=list(params)) as response:
+                    body = await _body(response)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 self._budget.backed_off()
                 raise RetriableSourceError(
