@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -24,6 +25,7 @@ from pydantic import (
 from streamer.config_rules import LEVELS, MIN_POLL_INTERVAL, field_error, insecure_http
 from streamer.fsutil import parse_file_mode
 from streamer.ids import is_id
+from streamer.report.settings import ReportApiSettings, SavedReport, check_unique
 from streamer.stages.config import FilterStageConfig, TransformStageConfig
 from streamer.units import Duration, Size, parse_duration
 
@@ -336,3 +338,7 @@ class Settings(Model):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     shutdown: ShutdownSettings = Field(default_factory=ShutdownSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    reports: Annotated[list[SavedReport], AfterValidator(check_unique)] = Field(
+        default_factory=list
+    )  # saved report definitions: streamer/report/settings.py
+    report_api: ReportApiSettings = Field(default_factory=ReportApiSettings)

@@ -14,16 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import orjson
 
 from streamer.config_loader import LoadedConfig, load_config
-from streamer.errors import FatalSinkError
-from streamer.records import ObjectInfo
 from streamer.report import render
-from streamer.report.aggregate import Aggregator
 from streamer.report.columns import parse_columns
 from streamer.report.options import (
     PREFERENCE,
@@ -33,22 +30,14 @@ from streamer.report.options import (
     parse_time,
     pick_service,
 )
-from streamer.report.reader import (
-    ReadStats,
-    TimeRange,
-    extra_hours_for,
-    plan_all,
-    plan_batched,
-    read_events,
-)
-from streamer.report.scan import Consumer, Spec, consumer_for
+from streamer.report.reader import ReadStats, TimeRange
+from streamer.report.run import ReadOptions, columns_report, leadconduit_report, read
+from streamer.report.scan import Spec, consumer_for
+from streamer.report.settings import SavedReport, find
 from streamer.report.transitions import TransitionTracker
 from streamer.services import ResolvedService
-from streamer.sinks.base import Sink
-from streamer.sinks.factory import build_sink
 from streamer.units import parse_duration
 
-LIST_ALL_AFTER = 62 * 86400
 # These differ run to run: stderr only, so JSON output diffs cleanly.
 _RUN_ONLY = ("peak_rss_mb", "worker_kb", "scan_cpu_seconds")
 
@@ -75,7 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=list(PREFERENCE),
         help="which enabled service to read (default: local, then aws, azure)",
     )
-    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "leadconduit"],
+        default="table",
+        help="leadconduit: the Report array of LeadConduit's GET /reports/{id}/run",
+    )
     parser.add_argument("--json", action="store_const", const="json", dest="format")
     parser.add_argument("--concurrency", type=int, default=16, help="objects fetched at once")
     parser.add_argument(
@@ -99,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="dotted event field, or day / hour of the event id (repeatable)",
     )
     columns.add_argument("--rules", help="count only events matching this rule set (YAML/JSON)")
+    columns.add_argument("--name", help="run the saved report of this name, id or token")
     columns.add_argument(
         "--columns",
         action="append",
@@ -140,9 +135,11 @@ def _main(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if args.what == "transitions":
-        if args.group_by or args.rules or args.columns:
+        if args.format == "leadconduit":
+            raise UsageError("--format leadconduit is for columns; json is Close's shape")
+        if args.group_by or args.rules or args.columns or args.name:
             raise UsageError(
-                "--group-by, --rules and --columns are for the columns report; "
+                "--group-by, --rules, --columns and --name are for the columns report; "
                 "transitions take --scope, --type, --recipient-id"
             )
         return _transitions(args, start, end)
@@ -154,19 +151,23 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _columns(args: argparse.Namespace, start: float, end: float) -> int:
+    loaded = load_config(args.config)
+    saved = _saved(args, loaded)
     try:
-        columns = parse_columns(args.columns)
+        columns = parse_columns(args.columns if saved is None else saved.columns)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    rules = load_rule_file(args.rules, "--rules") if args.rules else None
-    loaded = load_config(args.config)
+    if saved is not None:
+        rules, group_by = saved.rules_json(), list(saved.group_by)
+    else:
+        rules = load_rule_file(args.rules, "--rules") if args.rules else None
+        group_by = list(args.group_by)
     service = pick_service(loaded, args.service)
     rng = TimeRange(start, end)
-    spec = Spec("columns", start, end, tuple(args.group_by), rules)
-    agg = consumer_for(spec)
-    assert isinstance(agg, Aggregator)
     began = time.monotonic()
-    stats = anyio.run(lambda: _read(loaded, service, rng, rng, spec, agg, args))
+    agg, stats = anyio.run(
+        lambda: columns_report(loaded, service, rng, group_by, rules, _options(args))
+    )
     seconds = time.monotonic() - began
     if agg.unseen and stats.events_in_range:
         name = sorted(agg.unseen)[0]
@@ -176,10 +177,14 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
         )
     _note_empty(stats, service, rng)
     rows, total = agg.rows(columns), agg.total(columns)
-    if args.format == "json":
+    if args.format == "leadconduit":
+        rule_doc = orjson.loads(rules) if rules else None
+        doc = leadconduit_report(saved, rows, total, columns, group_by, rule_doc)
+        sys.stdout.write(orjson.dumps([doc], option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif args.format == "json":
         doc = _head(service, rng, stats) | {
             "report": "columns",
-            "group_by": list(args.group_by),
+            "group_by": group_by,
             "columns": columns,
             "rows": rows,
             "total": total,
@@ -187,11 +192,28 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
         }
         sys.stdout.write(render.to_json(doc))
     elif args.format == "csv":
-        sys.stdout.write(render.columns_csv(rows, columns, list(args.group_by)))
+        sys.stdout.write(render.columns_csv(rows, columns, group_by))
     else:
-        sys.stdout.write(render.columns_table(rows, total, columns, list(args.group_by)))
+        sys.stdout.write(render.columns_table(rows, total, columns, group_by))
         _speed(stats, seconds)
     return 0
+
+
+def _saved(args: argparse.Namespace, loaded: LoadedConfig) -> SavedReport | None:
+    """The saved report named by ``--name`` (by name, id or token), or None."""
+    if args.name is None:
+        return None
+    if args.group_by or args.rules or args.columns:
+        raise UsageError("--name runs a saved report: drop --group-by, --rules and --columns")
+    report = find(list(loaded.settings.reports), args.name)
+    if report is None:
+        known = ", ".join(r.name for r in loaded.settings.reports) or "none"
+        raise UsageError(f"--name {args.name}: no such report in the config (reports: {known})")
+    return report
+
+
+def _options(args: argparse.Namespace) -> ReadOptions:
+    return ReadOptions(args.concurrency, int(args.max_mb * 1e6), args.workers)
 
 
 def _transitions(args: argparse.Namespace, start: float, end: float) -> int:
@@ -212,7 +234,7 @@ def _transitions(args: argparse.Namespace, start: float, end: float) -> int:
     began = time.monotonic()
     rng = TimeRange(start, end)
     stats = anyio.run(
-        lambda: _read(loaded, service, TimeRange(read_from, end), rng, spec, tracker, args)
+        lambda: read(loaded, service, TimeRange(read_from, end), rng, spec, tracker, _options(args))
     )
     seconds = time.monotonic() - began
     _note_empty(stats, service, rng)
@@ -268,45 +290,3 @@ def _speed(stats: ReadStats, seconds: float) -> None:
         f"{per_cpu:,.0f} per CPU-second of decoding, peak RSS {stats.peak_rss_mb:.0f} MB",
         file=sys.stderr,
     )
-
-
-async def _read(
-    loaded: LoadedConfig,
-    service: ResolvedService,
-    read_range: TimeRange,
-    report_range: TimeRange,
-    spec: Spec,
-    consumer: Consumer,
-    args: argparse.Namespace,
-) -> ReadStats:
-    """Open the service read-only, plan the objects of ``read_range`` and stream them."""
-    settings = loaded.settings
-    if service.name == "local" and not await anyio.Path(service.bucket).is_dir():
-        raise FatalSinkError(
-            f"sink {service.label}: directory does not exist; check firehose.services.local.path"
-        )
-    sink: Sink = build_sink(service)
-    if service.name != "local":  # local open() would create the directory: reports only read
-        await sink.open()
-    try:
-        plan: AsyncIterator[ObjectInfo]
-        # Day-by-day listing pays one LIST per day even for empty days: past ~two months
-        # (or a long transitions lookback) one listing of the whole prefix is cheaper.
-        long = read_range.end - read_range.start > LIST_ALL_AFTER
-        lookback = read_range.start < report_range.start - 86400 * 2
-        if settings.layout == "per_event" or long or lookback:
-            plan = plan_all(sink, service.prefix, read_range)
-        else:
-            extra = extra_hours_for(settings.source.lag_window)
-            plan = plan_batched(sink, service.prefix, read_range, extra_hours=extra)
-        return await read_events(
-            sink,
-            plan,
-            spec,
-            consumer,
-            concurrency=args.concurrency,
-            max_bytes=int(args.max_mb * 1e6),
-            workers=args.workers,
-        )
-    finally:
-        await sink.aclose()

@@ -135,6 +135,10 @@ async def plan_all(sink: Sink, prefix: str, rng: TimeRange) -> AsyncIterator[Obj
             yield info
 
 
+class TooManyEvents(Exception):
+    """A request would read more events than allowed: refused rather than run for hours."""
+
+
 class ByteBudget:
     """At most ``limit`` bytes of objects in flight (one larger object may run alone).
 
@@ -175,12 +179,14 @@ async def read_events(
     concurrency: int = 16,
     max_bytes: int = 64 << 20,
     workers: int | None = None,
+    max_events: int | None = None,
     stats: ReadStats | None = None,
 ) -> ReadStats:
     """Scan every planned object into ``consumer`` with bounded bytes in flight.
 
     Objects of at least ``PROCESS_MIN`` bytes are scanned in up to ``workers`` processes
-    (the decode is CPU-bound and holds the GIL), smaller ones in a thread; local objects
+    (the decode is CPU-bound and holds the GIL), smaller ones in a thread; more than
+    ``max_events`` events read raises TooManyEvents. Local objects
     are read by the worker from disk, remote ones fetched here first. Each object's state
     is merged on the event loop thread, in no particular order (merges are order-free).
     """
@@ -218,6 +224,11 @@ async def read_events(
             stats.events_in_range += result.events_in_range
             consumer.merge(result.state)
             stats.scan_cpu_seconds += result.cpu_seconds
+            if max_events is not None and stats.events_read > max_events:
+                raise TooManyEvents(
+                    f"the range holds more than {max_events:,} events; narrow start/end "
+                    "(or raise report_api.max_events)"
+                )
             if procs and info.size >= PROCESS_MIN:
                 stats.worker_kb = max(stats.worker_kb, result.peak_rss_kb)
 
