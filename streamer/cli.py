@@ -32,6 +32,7 @@ PLUGGED: tuple[tuple[str, str, str], ...] = (
     ("verify", "streamer.verify", "count events per service; report duplicates and gaps"),
     ("backfill", "streamer.backfill", "fetch a historical time range in parallel slices"),
     ("report", "streamer.report.cli", "LeadConduit report columns from the archive"),
+    ("serve", "streamer.serve", "read-only LeadConduit/Close report API over the archive"),
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -107,8 +107,8 @@ class ReportApiSettings(_Model):
     port: int = Field(default=8088, ge=1, le=65535)
     api_key: SecretStr | None = None
     max_events: int = Field(default=5_000_000, ge=1)
-    org_id: str | None = None
-    service: str | None = None
+    org_id: str | None = None  # Close's {org_id}; any when unset
+    service: Literal["local", "aws", "azure"] | None = None  # default: local, then aws, azure
 
     @field_validator("api_key")
     @classmethod
