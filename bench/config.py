@@ -82,7 +82,7 @@ def config(
             "api_key": API_KEY,
             "page_size": page_size,
             "poll_interval": "1s",
-            "lag_window": "0s",
+            "lag_window": "off",
             "start": {"after_id": "0" * 24},
         },
         "pipeline": PIPELINE,
