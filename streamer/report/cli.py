@@ -95,6 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     columns.add_argument("--rules", help="count only events matching this rule set (YAML/JSON)")
     columns.add_argument("--name", help="run the saved report of this name, id or token")
     columns.add_argument(
+        "--sql",
+        choices=["duckdb", "trino"],
+        help="print the report as SQL over the archive table instead of running it",
+    )
+    columns.add_argument(
         "--columns",
         action="append",
         metavar="A,B",
@@ -163,6 +168,9 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
         rules = load_rule_file(args.rules, "--rules") if args.rules else None
         group_by = list(args.group_by)
     service = pick_service(loaded, args.service)
+    if args.sql:
+        sys.stdout.write(_sql(args.sql, loaded, service, start, end, group_by, columns, rules))
+        return 0
     rng = TimeRange(start, end)
     began = time.monotonic()
     agg, stats = anyio.run(
@@ -197,6 +205,35 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
         sys.stdout.write(render.columns_table(rows, total, columns, group_by))
         _speed(stats, seconds)
     return 0
+
+
+def _sql(
+    dialect: str,
+    loaded: LoadedConfig,
+    service: ResolvedService,
+    start: float,
+    end: float,
+    group_by: list[str],
+    columns: list[str],
+    rules: str | None,
+) -> str:
+    """The DuckDB view and query (or the Trino/Athena query) for this report."""
+    from streamer.report.reader import extra_hours_for
+    from streamer.report.sql import NotExpressible, columns_sql, duckdb_view
+
+    if loaded.settings.layout != "batched":
+        raise UsageError("--sql needs layout: batched (the dt=/hour= partitioned table)")
+    extra = extra_hours_for(loaded.settings.source.lag_window)
+    try:
+        query = columns_sql(dialect, "leadconduit_events", start, end, group_by, columns,  # type: ignore[arg-type]
+                            orjson.loads(rules) if rules else None, extra_hours=extra)  # fmt: skip
+    except NotExpressible as exc:
+        raise UsageError(f"--sql: {exc}; run the report without --sql") from None
+    if dialect == "trino":
+        return "-- table: leadconduit_events (DDL in docs/reports.md)\n" + query
+    scheme = {"local": "", "aws": "s3://", "azure": "az://"}[service.name]
+    base = "/".join(p for p in (service.bucket.rstrip("/"), service.prefix.strip("/")) if p)
+    return duckdb_view(f"{scheme}{base}/dt=*/hour=*/*.jsonl*") + "\n" + query
 
 
 def _saved(args: argparse.Namespace, loaded: LoadedConfig) -> SavedReport | None:
