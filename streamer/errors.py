@@ -67,3 +67,7 @@ class FatalSinkError(FatalError):
 
 class CheckpointError(FatalError):
     """The checkpoint is corrupt or owned by another daemon; it is left untouched."""
+
+
+class CheckpointConflictError(CheckpointError):
+    """A bucket checkpoint was changed by another daemon since it was read (lost CAS)."""

@@ -21,11 +21,12 @@ import anyio
 import structlog
 
 from streamer.batcher import Router, static_router
-from streamer.checkpoint.base import CheckpointStore
+from streamer.checkpoint.base import CheckpointStore, LockingStore
 from streamer.checkpoint.state import Checkpoint
 from streamer.config import Settings
 from streamer.config_loader import LoadedConfig
 from streamer.dedupe import DedupeWindow
+from streamer.errors import CheckpointConflictError
 from streamer.ids import id_seconds, synthetic_id
 from streamer.logs import register_secrets
 from streamer.metrics import Metrics, count_retries
@@ -253,13 +254,40 @@ def _pid_alive(pid: object) -> bool:
     return True
 
 
+LOCK_POLL = 0.5
+
+
+async def _lock(store: LockingStore, owner: dict[str, Any]) -> None:
+    """Wait for the store's OS lock (released by the kernel when its holder exits or dies)."""
+    warned = False
+    while (holder := store.try_lock(owner)) is not None:
+        if not warned:
+            log.warning(
+                "checkpoint.lease_held",
+                checkpoint=getattr(store, "label", "?"),
+                holder_host=holder.get("host"),
+                holder_pid=holder.get("pid"),
+                hint="another streamer runs on this checkpoint; waiting until it stops "
+                "(stop the other one, or point this one at its own checkpoint)",
+            )
+            warned = True
+        await anyio.sleep(LOCK_POLL)
+
+
 async def _acquire(
     store: CheckpointStore, checkpoint: Checkpoint, owner: dict[str, Any], ttl: float
 ) -> Checkpoint:
     """Take the lease: wait while another live daemon holds it (a crashed one is taken over).
 
-    Returns the freshest checkpoint (re-read while waiting).
+    A locking store (the file store) decides by its OS lock alone; bucket stores by the
+    owner and age recorded in the checkpoint. Returns the freshest checkpoint.
     """
+    if isinstance(store, LockingStore):
+        await _lock(store, owner)
+        fresh = await store.load() or Checkpoint()
+        if fresh.owner:
+            log.info("checkpoint.lease_taken_over", previous=fresh.owner, reason="lock free")
+        return fresh
     warned = False
     while True:
         held = checkpoint.owner
@@ -285,6 +313,25 @@ async def _acquire(
             warned = True
         await anyio.sleep(min(ttl - age, max(1.0, ttl / 10)))
         checkpoint = await store.load() or Checkpoint()
+
+
+async def _claim(
+    store: CheckpointStore, checkpoint: Checkpoint, owner: dict[str, Any], ttl: float
+) -> Checkpoint:
+    """Record ``owner`` in the checkpoint; a lost compare-and-swap means wait for the lease.
+
+    Two daemons started together both see a free lease; on a bucket store only one save
+    wins, and the other re-reads, finds the winner's lease and waits for it as documented.
+    """
+    while True:
+        checkpoint.owner = owner
+        try:
+            await store.save(checkpoint)
+        except CheckpointConflictError:
+            log.info("checkpoint.lease_race_lost", checkpoint=store.label)
+            checkpoint = await _acquire(store, await store.load() or Checkpoint(), owner, ttl)
+        else:
+            return checkpoint
 
 
 @contextlib.asynccontextmanager
@@ -316,8 +363,7 @@ async def open_runtime(
         async with anyio.create_task_group() as tg:
             for sink in sinks.values():
                 tg.start_soon(_open_sink, sink)
-        checkpoint.owner = owner
-        await store.save(checkpoint)
+        checkpoint = await _claim(store, checkpoint, owner, settings.checkpoint.lease_ttl)
 
         async def release() -> None:
             """On every exit: give up the lease so a restart need not wait for it to expire."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from streamer.checkpoint.state import Checkpoint
 
@@ -26,4 +26,17 @@ class CheckpointStore(Protocol):
 
     async def aclose(self) -> None:
         """Release resources."""
+        ...
+
+
+@runtime_checkable
+class LockingStore(Protocol):
+    """A store that can hold an exclusive OS lock for the daemon's life (the file store).
+
+    The kernel releases the lock when the holder exits or dies, so such a store needs no
+    lease expiry, pid probe or clock comparison to hand ownership over.
+    """
+
+    def try_lock(self, owner: dict[str, Any]) -> dict[str, Any] | None:
+        """Take the lock (kept until ``aclose``): None once held, else what the holder wrote."""
         ...

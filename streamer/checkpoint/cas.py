@@ -13,7 +13,7 @@ from __future__ import annotations
 import anyio
 
 from streamer.checkpoint.state import Checkpoint
-from streamer.errors import CheckpointError
+from streamer.errors import CheckpointConflictError, CheckpointError
 
 
 class EtagCheckpointStore:
@@ -38,9 +38,9 @@ class EtagCheckpointStore:
         """
         raise NotImplementedError
 
-    def _conflict(self) -> CheckpointError:
+    def _conflict(self) -> CheckpointConflictError:
         """The error for a lost compare-and-swap race."""
-        return CheckpointError(
+        return CheckpointConflictError(
             f"checkpoint {self.label} was changed by another daemon since it was read; "
             "make sure only one daemon uses this checkpoint, then restart"
         )
