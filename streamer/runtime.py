@@ -13,7 +13,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,6 +342,7 @@ async def open_runtime(
     sinks: dict[str, Sink] | None = None,
     store: CheckpointStore | None = None,
     transport: Any = None,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[Runtime]:
     """Open store, checkpoint, sinks, source; recover; yield; close in reverse."""
     settings = loaded.settings
@@ -435,6 +436,7 @@ async def open_runtime(
             query=query,
             on_late=on_late,
             metrics=metrics,
+            clock=clock,  # wall clock of the re-check (tests pass the simulator's)
         )
         cursor = start_cursor(settings, checkpoint)
         if checkpoint.cursor is None and checkpoint.origin is None:

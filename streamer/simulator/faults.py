@@ -5,7 +5,7 @@ retriable statuses; `reset` drops the connection with no response; `truncate` pr
 bytes than it sends; `badjson` is a complete 200 whose body does not parse; `html` is a
 200 maintenance page (what a proxy or CDN in front of the API serves); `empty` is a 200
 with no body; `repeat` (built in the server, which knows the events) sends the page plus
-events at or below `after_id`, out of order, and one event twice.
+events at and 30 s below `after_id`, out of order, and one event twice.
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ class FaultPlan:
     def next(self) -> str | None:
         """The fault for the next eligible request, or None to serve it normally."""
         opts = self._options
-        n = self._seen
+        n = self._seen - opts.fault_after
         self._seen += 1
+        if n < 0:
+            return None
         if n < opts.fail_first:
             return opts.faults[n % len(opts.faults)]
         if opts.fail_rate and self._rng.random() < opts.fail_rate:

@@ -28,6 +28,8 @@ class SimulatorOptions:
 
     `faults` is the pool that both `fail_first` (cycled in order) and `fail_rate` (drawn
     from a random stream seeded by `seed`) take from, so a run's failures are reproducible.
+    The first `fault_after` requests are served cleanly (so a fault can hit a daemon that
+    has already started).
     """
 
     events: int = 1000
@@ -37,6 +39,7 @@ class SimulatorOptions:
     fail_rate: float = 0.0
     faults: tuple[str, ...] = DEFAULT_FAULTS
     fail_first: int = 0
+    fault_after: int = 0
     retry_after: float | None = 1.0
     live_rate: float = 0.0
     late_fraction: float = 0.0
@@ -50,6 +53,8 @@ class SimulatorOptions:
             problems.append(f"latency must be >= 0, got {self.latency}")
         if not 0 <= self.fail_rate <= 1:
             problems.append(f"fail_rate must be between 0 and 1, got {self.fail_rate}")
+        if self.fault_after < 0:
+            problems.append(f"fault_after must be >= 0, got {self.fault_after}")
         if self.fail_first < 0:
             problems.append(f"fail_first must be >= 0, got {self.fail_first}")
         unknown = [f for f in self.faults if f not in FAULT_KINDS]
@@ -103,6 +108,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--fail-first", type=int, default=d.fail_first, help="fail the first N /events requests")
     add(
+        "--fault-after",
+        type=int,
+        default=d.fault_after,
+        help="serve the first N /events requests cleanly before any fault (default: 0)",
+    )
+    add(
         "--retry-after",
         type=_retry_after,
         default=d.retry_after,
@@ -123,6 +134,7 @@ def options_from_args(ns: argparse.Namespace) -> SimulatorOptions:
         fail_rate=ns.fail_rate,
         faults=tuple(ns.faults),
         fail_first=ns.fail_first,
+        fault_after=ns.fault_after,
         retry_after=ns.retry_after,
         live_rate=ns.rate,
         late_fraction=ns.late_fraction,

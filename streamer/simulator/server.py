@@ -11,7 +11,8 @@ import asyncio
 import base64
 import binascii
 import hmac
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,7 @@ log = structlog.get_logger(__name__)
 STATE_KEY = web.AppKey("state", SimulatorState)
 _FAULTS_KEY = web.AppKey("faults", FaultPlan)
 _CSRF_ERROR = "misconfigured csrf: check Accept header is set properly"
-REPEAT_BELOW = 3  # events at or below after_id that fault `repeat` sends again
+REPEAT_BACK = 30.0  # fault `repeat` also resends events this many seconds below after_id
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,11 @@ async def _serve_query(
     items = state.items(query)
     fault = request.app[_FAULTS_KEY].next()
     if fault == "repeat":
-        # a server that does not honour after_id exactly: events at or below it come
-        # back after the page (out of order), and the page's first event twice
-        items = [*items, *state.below(query, REPEAT_BELOW), *items[:1]]
+        # a server that does not honour after_id exactly: the event at it and two from
+        # REPEAT_BACK seconds further down come back after the page (out of order), and
+        # the page's first event twice
+        again = [*state.below(query, 2, REPEAT_BACK), *state.below(query, 1)]
+        items = [*items, *again, *items[:1]]
     body, count = b"[" + b",".join(items) + b"]", len(items)
     if fault is not None and fault != "repeat":
         state.faults[fault] += 1
@@ -152,14 +155,16 @@ async def _get_event(request: web.Request) -> web.StreamResponse:
     return web.Response(body=blob, content_type="application/json")
 
 
-def build_app(options: SimulatorOptions) -> web.Application:
+def build_app(
+    options: SimulatorOptions, clock: Callable[[], float] = time.time
+) -> web.Application:
     """Generate the backlog and return the aiohttp application serving it.
 
     Generation is synchronous (about 45k events/s); `start_simulator` runs it in a worker
     thread so a large backlog does not stall the event loop.
     """
     app = web.Application()
-    app[STATE_KEY] = SimulatorState(options)
+    app[STATE_KEY] = SimulatorState(options, clock)
     app[_FAULTS_KEY] = FaultPlan(options)
     app.router.add_get("/events", _list_events)
     app.router.add_post("/events", _post_events)
@@ -169,11 +174,17 @@ def build_app(options: SimulatorOptions) -> web.Application:
 
 @asynccontextmanager
 async def start_simulator(
-    options: SimulatorOptions | None = None, host: str = "127.0.0.1", port: int = 0
+    options: SimulatorOptions | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[RunningSimulator]:
-    """Run the simulator on `host:port` (0 = a free port) for the duration of the block."""
+    """Run the simulator on `host:port` (0 = a free port) for the duration of the block.
+
+    `clock` (wall-clock seconds) drives live events and late visibility.
+    """
     options = SimulatorOptions() if options is None else options
-    app = await anyio.to_thread.run_sync(build_app, options)
+    app = await anyio.to_thread.run_sync(build_app, options, clock)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:

@@ -16,13 +16,14 @@ import random
 import time
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from streamer.simulator.events import EventFactory
-from streamer.simulator.ids import id_time
+from streamer.simulator.ids import id_time, synthetic_id
 from streamer.simulator.query import EventQuery, project
 
 if TYPE_CHECKING:
@@ -50,8 +51,11 @@ class SimulatorState:
     order), or `late_delay` seconds after that if it was chosen to be late.
     """
 
-    def __init__(self, options: SimulatorOptions) -> None:
+    def __init__(
+        self, options: SimulatorOptions, clock: Callable[[], float] = time.time
+    ) -> None:
         self.options = options
+        self.clock = clock  # tests and benchmarks pass a faster or jumping clock
         self.requests = 0
         self.events_served = 0
         self.faults: Counter[str] = Counter()
@@ -63,7 +67,7 @@ class SimulatorState:
         late: list[str] = []
         blobs, ids, late_rng = self._blobs, self._ids, self._late_rng
         fraction = options.late_fraction
-        for event in self._factory.backlog(options.events):
+        for event in self._factory.backlog(options.events, end_ts=clock() - 1):
             eid = event["id"]
             blobs[eid] = _pack(event)
             if fraction and late_rng.random() < fraction:
@@ -71,14 +75,14 @@ class SimulatorState:
             else:
                 ids.append(eid)
         ids.sort()
-        self.started_at = time.time()
+        self.started_at = clock()
         self._pending = [(self.started_at + options.late_delay, eid) for eid in late]
         heapq.heapify(self._pending)
         self._next_live = self.started_at
 
     def refresh(self, now: float | None = None) -> None:
         """Generate due live leads and reveal pending events whose time has come."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         rate = self.options.live_rate
         if rate > 0:
             while self._next_live <= now:
@@ -133,14 +137,16 @@ class SimulatorState:
         items = self.items(query)
         return b"[" + b",".join(items) + b"]", len(items)
 
-    def below(self, query: EventQuery, count: int) -> list[bytes]:
-        """Up to `count` visible events at or below the query's `after_id`, ascending.
+    def below(self, query: EventQuery, count: int, back: float = 0.0) -> list[bytes]:
+        """Up to `count` visible events at or below `after_id` minus `back` seconds, ascending.
 
         What a server that does not honour `after_id` exactly would repeat (fault `repeat`).
         """
         if query.after_id is None:
             return []
         top = f"{int(query.after_id, 16) + 1:024x}"
+        if back:
+            top = min(top, synthetic_id(max(0, id_time(query.after_id) - int(back))))
         shifted = replace(
             query, after_id=None, start_id=None, before_id=top, end_id=None,
             descending=True, limit=count,

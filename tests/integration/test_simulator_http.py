@@ -313,15 +313,16 @@ async def test_html_and_empty_faults_are_200_without_json() -> None:
 
 
 async def test_repeat_fault_sends_ids_at_or_below_after_id() -> None:
-    """repeat: the page, then events at or below after_id, then the page's first id again."""
+    """repeat: the page, events at and 30 s below after_id, then the page's first id again."""
     with anyio.fail_after(10):
-        async with running(events=100, faults=("repeat",), fail_first=1) as (sim, client):
+        async with running(events=1000, faults=("repeat",), fail_first=1) as (sim, client):
             ids = sim.state.visible_ids()
-            params = {"sort": "asc", "limit": 5, "after_id": ids[50]}
+            params = {"sort": "asc", "limit": 5, "after_id": ids[500]}
             got = [e["id"] for e in (await client.get("/events", params=params)).json()]
-            assert got == [*ids[51:56], *ids[48:51], ids[51]]
+            back = [i for i in ids if id_time(i) < id_time(ids[500]) - 30][-2:]
+            assert got == [*ids[501:506], *back, ids[500], ids[501]]
             again = [e["id"] for e in (await client.get("/events", params=params)).json()]
-            assert again == ids[51:56]
+            assert again == ids[501:506]
 
 
 async def test_fail_rate_is_deterministic() -> None:
