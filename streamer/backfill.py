@@ -269,6 +269,30 @@ class _SliceRun:
             cursor = max(cursor, last)
 
 
+async def open_targets(
+    loaded: LoadedConfig, stack: contextlib.AsyncExitStack
+) -> tuple[dict[str, Sink], Router]:
+    """The config's sinks, opened (closed by ``stack``), and its router: as the daemon has them.
+
+    Shared by backfill and replay, which write like the daemon without being it.
+    """
+    from streamer.runtime import _open_sink
+    from streamer.sinks.factory import build_sink
+
+    sinks: dict[str, Sink] = {s.name: build_sink(s) for s in loaded.services}
+    for sink in sinks.values():
+        stack.push_async_callback(sink.aclose)
+    async with anyio.create_task_group() as tg:
+        for sink in sinks.values():
+            tg.start_soon(_open_sink, sink)
+    router: Router = static_router([(s.name, s.prefix) for s in loaded.services])
+    if loaded.settings.firehose.route == "event":
+        from streamer.routing import EventRouter
+
+        router = EventRouter(loaded, sinks)
+    return sinks, router
+
+
 async def backfill(
     loaded: LoadedConfig,
     start: float,
@@ -280,9 +304,6 @@ async def backfill(
     respect_live: bool = True,
 ) -> BackfillSummary:
     """Backfill ``[start, end)`` (epoch seconds); see the module docstring."""
-    from streamer.runtime import _open_sink
-    from streamer.sinks.factory import build_sink
-
     settings = loaded.settings
     lo, hi = int(start), int(end)
     if lo >= hi:
@@ -309,17 +330,7 @@ async def backfill(
     src = settings.source
     started = anyio.current_time()
     async with contextlib.AsyncExitStack() as stack:
-        sinks: dict[str, Sink] = {s.name: build_sink(s) for s in loaded.services}
-        for sink in sinks.values():
-            stack.push_async_callback(sink.aclose)
-        async with anyio.create_task_group() as tg:
-            for sink in sinks.values():
-                tg.start_soon(_open_sink, sink)
-        router = static_router([(s.name, s.prefix) for s in loaded.services])
-        if settings.firehose.route == "event":
-            from streamer.routing import EventRouter
-
-            router = EventRouter(loaded, sinks)
+        sinks, router = await open_targets(loaded, stack)
         client = LeadConduitClient(
             src.base_url,
             src.api_key.get_secret_value(),

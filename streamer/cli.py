@@ -33,6 +33,7 @@ PLUGGED: tuple[tuple[str, str, str], ...] = (
     ("backfill", "streamer.backfill", "fetch a historical time range in parallel slices"),
     ("report", "streamer.report.cli", "LeadConduit report columns from the archive"),
     ("serve", "streamer.serve", "read-only LeadConduit/Close report API over the archive"),
+    ("replay", "streamer.replay", "run archived events through another config's pipeline"),
 )
 
 

@@ -85,7 +85,7 @@ def extra_hours_for(lag_window: float) -> int:
     return max(1, math.ceil(lag_window / HOUR))
 
 
-def _name_ids(key: str) -> tuple[str, str] | None:
+def name_ids(key: str) -> tuple[str, str] | None:
     """``(first, last)`` from ``.../<first>_<last>.jsonl*`` or ``(id, id)`` from ``<id>.json``."""
     name = key.rsplit("/", 1)[-1].split(".", 1)[0]
     first, _, last = name.partition("_")
@@ -97,7 +97,7 @@ def _name_ids(key: str) -> tuple[str, str] | None:
 
 def object_overlaps(key: str, rng: TimeRange) -> bool:
     """Whether the ids in the object's name can fall in ``rng`` (unknown names: yes)."""
-    ids = _name_ids(key)
+    ids = name_ids(key)
     if ids is None:
         return True
     return id_seconds(ids[0]) < rng.end and id_seconds(ids[1]) >= rng.start
@@ -131,7 +131,7 @@ async def plan_all(sink: Sink, prefix: str, rng: TimeRange) -> AsyncIterator[Obj
         if is_data_key(info.key):
             if object_overlaps(info.key, rng):
                 yield info
-        elif info.key.endswith(".json") and _name_ids(info.key) and object_overlaps(info.key, rng):
+        elif info.key.endswith(".json") and name_ids(info.key) and object_overlaps(info.key, rng):
             yield info
 
 

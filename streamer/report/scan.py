@@ -175,6 +175,11 @@ def _lines(source: bytes | str, key: str) -> Iterator[bytes]:
         yield pending
 
 
+def lines_of(source: bytes | str, key: str) -> Iterator[bytes]:
+    """Runs of complete lines of a batched object (see ``_lines``), for replay."""
+    return _lines(source, key)
+
+
 def _decode_run(run: bytes, key: str, spec: Spec) -> tuple[int, list[dict[str, Any]]]:
     """``(lines, event dicts)`` of a run of lines; one msgspec call when all is well."""
     many, one = _decoders(spec)
