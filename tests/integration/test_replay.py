@@ -94,7 +94,8 @@ def test_crash_and_rerun_adds_nothing(tmp_path: Path, source: Path) -> None:
     src = load_config(str(source))
     service = pick_service(src, None)
     rng = TimeRange(START, END + 1)
-    clean, crashed = load_config(str(target(tmp_path, "a"))), load_config(str(target(tmp_path, "b")))
+    clean = load_config(str(target(tmp_path, "a")))
+    crashed = load_config(str(target(tmp_path, "b")))
     anyio.run(lambda: replay(src, service, clean, rng, tmp_path / "a.state"))
     puts = 0
 
