@@ -94,6 +94,7 @@ async def _serve_query(
         again = [*state.below(query, 2, REPEAT_BACK), *state.below(query, 1)]
         items = [*items, *again, *items[:1]]
     body, count = b"[" + b",".join(items) + b"]", len(items)
+    state.bytes_served += len(body)
     if fault is not None and fault != "repeat":
         state.faults[fault] += 1
         log.info("simulator.fault_injected", kind=fault, request=state.requests)

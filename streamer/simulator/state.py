@@ -58,6 +58,7 @@ class SimulatorState:
         self.clock = clock  # tests and benchmarks pass a faster or jumping clock
         self.requests = 0
         self.events_served = 0
+        self.bytes_served = 0  # page bodies sent, faults included (what a client read)
         self.faults: Counter[str] = Counter()
         self._factory = EventFactory(options.seed)
         self._late_rng = random.Random(f"{options.seed}:late")

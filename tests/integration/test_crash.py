@@ -156,3 +156,46 @@ def test_sigterm_flushes_saves_and_exits_zero(tmp_path: Path) -> None:
     assert duplicates(ids) == []
     assert set(source) <= set(ids)
     assert state["totals"]["events_written"] == len(ids)
+
+
+@pytest.mark.slow
+def test_sigterm_then_downtime_longer_than_lag_window_loses_nothing(tmp_path: Path) -> None:
+    """SIGTERM (exit 0), down three lag windows, restart: late events once each, none lost."""
+    from streamer.simulator import id_time
+
+    lag = 3.0
+    sim, url = start_simulator("--events", "0", "--seed", "23", "--rate", "40",
+                               "--late-fraction", "0.2", "--late-delay", "1")
+    try:
+        config = write_config(tmp_path, url, {}, {})
+        cfg = yaml.safe_load(config.read_text())
+        cfg["source"].update(lag_window=f"{lag}s", poll_interval="0.1s")
+        cfg["batch"]["max_age"] = "0.3s"
+        config.write_text(yaml.safe_dump(cfg))
+
+        def until(condition: Any, what: str) -> None:
+            deadline = time.monotonic() + 60
+            while not condition():
+                assert time.monotonic() < deadline, what
+                time.sleep(0.2)
+
+        def daemon() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(_cli("run", "-c", str(config)), cwd=tmp_path,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        first = daemon()
+        until(lambda: len(local_ids(tmp_path / "out")) >= 150, "first run wrote nothing")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0
+        time.sleep(3 * lag)  # the downtime itself: what this test is about
+        restarted = time.time()
+        required = {i for i in all_source_ids(url) if id_time(i) < restarted - 1}
+        second = daemon()
+        until(lambda: required <= set(local_ids(tmp_path / "out")), "late events were lost")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+    finally:
+        sim.kill()
+    ids = local_ids(tmp_path / "out")
+    assert duplicates(ids) == []
+    assert required - set(ids) == set()
