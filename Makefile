@@ -1,37 +1,57 @@
 # The two README commands: `make demo` and `make test`. Everything they need is
-# installed here, into .venv/ (Python) and .tools/ (Azurite from npm).
+# installed here, into .venv/ (Python, exactly the versions in requirements/*.lock, checked
+# by hash) and .tools/ (Azurite from npm, promtool from Debian's prometheus package).
+# Changed a dependency in pyproject.toml? Run `make lock` and commit requirements/*.lock.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+LOCKS  := requirements/runtime.lock requirements/dev.lock
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCKS) 2>/dev/null | cksum | cut -d' ' -f1)
+PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes \
+	--python-version 3.11 --custom-compile-command "make lock"
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench lint azurite clean
+.PHONY: install lock demo test test-fast bench lint azurite promtool ci clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,dev]'
+# Every transitive dependency comes from the lock (--require-hashes); the project itself
+# is then installed editable without resolving anything again.
+$(STAMP): pyproject.toml $(LOCKS) | $(BIN)/python
+	$(PIP) --require-hashes --no-deps -r requirements/dev.lock
+	$(PIP) --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 install: $(STAMP)
 
+# Re-resolve the locks from pyproject.toml (newest versions allowed by its == pins).
+lock: install
+	$(UV_COMPILE) --extra azure-identity -o requirements/runtime.lock
+	$(UV_COMPILE) --extra test --extra dev -o requirements/dev.lock
+
 azurite:
 	bash scripts/install-azurite.sh
+
+promtool:
+	bash scripts/install-promtool.sh
 
 demo: install
 	$(BIN)/streamer demo
 
-test: install azurite
+test: install azurite promtool
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install promtool
 	$(BIN)/python -m pytest -m "not servers and not slow" $(PYTEST_ARGS)
 
 bench: install azurite
 	$(BIN)/python -m bench.run
+
+# .ci/run runs these two steps: the lint gate, then the README's test command.
+ci: lint test
 
 lint: install
 	$(BIN)/ruff check streamer tests

@@ -43,6 +43,19 @@ def _plugged(module: str) -> Any:
     return importlib.import_module(module)
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        from streamer import version
+
+        print(f"streamer {version()}")
+        parser.exit()
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """All sub-commands; with ``command``, only its module is imported for its options.
 
@@ -50,6 +63,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     SDKs), so ``streamer run`` does not pay for the others at start-up.
     """
     parser = argparse.ArgumentParser(prog="streamer", description=__doc__)
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="the daemon: tail /events into the configured sinks")

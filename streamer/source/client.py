@@ -20,6 +20,7 @@ import httpx
 import orjson
 import structlog
 
+from streamer import version
 from streamer.errors import FatalSourceError, RetriableSourceError
 from streamer.ids import is_id
 from streamer.retry import backoff
@@ -147,7 +148,7 @@ class LeadConduitClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             auth=httpx.BasicAuth("API", api_key),
-            headers={"Accept": "application/json", "User-Agent": "streamer/0.1"},
+            headers={"Accept": "application/json", "User-Agent": f"streamer/{version()}"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport or transport_for(self.base_url, limits),
             limits=limits,

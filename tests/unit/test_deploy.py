@@ -188,16 +188,19 @@ def dockerfile() -> list[tuple[str, str]]:
 
 
 def test_dockerfile_entrypoint_is_the_cli_and_user_is_not_root() -> None:
-    """Pinned slim base, ENTRYPOINT streamer, CMD run -c ..., a non-root USER last."""
+    """Digest-pinned slim base, ENTRYPOINT streamer, CMD run -c ..., a non-root USER last."""
     steps = dockerfile()
     bases = [args.split()[0] for word, args in steps if word == "FROM"]
     assert bases
+    assert len(set(bases)) == 1  # build and final stage share one base
     for base in bases:
-        name, _, tag = base.partition(":")
+        ref, _, digest = base.partition("@")
+        name, _, tag = ref.partition(":")
         assert name == "python"
-        assert tag.startswith("3.11")
+        assert tag.startswith("3.11.")  # a patch release, not a moving minor tag
         assert "slim" in tag
-        assert tag != "3.11-slim"  # pinned to a patch release, not a moving minor tag
+        assert digest.startswith("sha256:")
+        assert len(digest) == len("sha256:") + 64
     entry = [json.loads(args) for word, args in steps if word == "ENTRYPOINT"]
     assert entry == [["streamer"]]
     cmd = [json.loads(args) for word, args in steps if word == "CMD"]
@@ -209,7 +212,11 @@ def test_dockerfile_entrypoint_is_the_cli_and_user_is_not_root() -> None:
     assert any(w == "USER" for w, _a in final_stage)
     scripts = [args for word, args in steps if word == "RUN" and "pip install" in args]
     assert scripts
-    assert all(" . " in f"{s} " or s.endswith(" .") for s in scripts)
+    assert all("--no-deps" in s for s in scripts)  # nothing resolved outside the lock
+    locked = [s for s in scripts if "-r requirements/runtime.lock" in s]
+    assert locked
+    assert all("--require-hashes" in s for s in locked)
+    assert any(s.rstrip().endswith(" .") or " . " in s for s in scripts)
 
 
 def test_project_script_is_the_cli_the_image_runs() -> None:
