@@ -34,6 +34,7 @@ PLUGGED: tuple[tuple[str, str, str], ...] = (
     ("report", "streamer.report.cli", "LeadConduit report columns from the archive"),
     ("serve", "streamer.serve", "read-only LeadConduit/Close report API over the archive"),
     ("replay", "streamer.replay", "run archived events through another config's pipeline"),
+    ("config", "streamer.schema", "config tools: `config schema` prints its JSON Schema"),
 )
 
 

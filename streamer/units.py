@@ -6,7 +6,7 @@ import math
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -51,5 +51,24 @@ def parse_size(value: object) -> int:
     return size
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Size = Annotated[int, BeforeValidator(parse_size)]
+# What the YAML may hold (the JSON Schema of `streamer config schema`): a number, or a
+# string the parsers above accept. Kept next to the regexes so the two cannot drift.
+DURATION_JSON_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
+    ],
+    "description": "seconds, or a duration like 250ms, 30s, 5m, 1h, 2d",
+}
+SIZE_JSON_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([kmgtKMGT][iI]?[bB]?|[bB])?\s*$"},
+    ],
+    "description": "bytes, or a size like 500KB, 16MiB, 1GiB",
+}
+
+Duration = Annotated[
+    float, BeforeValidator(parse_duration), WithJsonSchema(DURATION_JSON_SCHEMA)
+]
+Size = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(SIZE_JSON_SCHEMA)]
