@@ -24,6 +24,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from streamer import version
 from streamer.errors import RetriableSinkError, RetriableSourceError
 
 
@@ -106,6 +107,27 @@ class Metrics:
             "Days before the checkpoint falls out of LeadConduit's 90-day retention", registry=r,
         )
         self.up = Gauge("streamer_up", "1 while the daemon runs", registry=r)
+        self.run_state = Gauge(
+            "streamer_run_state", "1 for the current run state (starting, waiting_for_lease, "
+            "recovering, running, draining)", ["state"], registry=r,
+        )
+        self.source_requests = Counter(
+            "streamer_source_requests", "Requests to the events API, by kind "
+            "(main, rescan, fetch_missing)", ["kind"], registry=r,
+        )
+        self.source_bytes = Counter(
+            "streamer_source_bytes", "Response bytes read from the events API, by kind",
+            ["kind"], registry=r,
+        )
+        self.dead_letters = Counter(
+            "streamer_dead_letters", "Events written to a dead-letter prefix instead of their "
+            "own route, by service and reason", ["service", "reason"], registry=r,
+        )
+        self.build_info = Gauge(
+            "streamer_build_info", "Always 1; the running version is the label", ["version"],
+            registry=r,
+        )
+        self.build_info.labels(version()).set(1)
         # process_resident_memory_bytes & co.: the in-flight memory an operator alerts on
         ProcessCollector(registry=r)
         self.started = time.monotonic()
