@@ -1,4 +1,4 @@
-"""deploy/: the systemd unit, the Kubernetes manifests, the Dockerfile and the example config."""
+"""deploy/: the kustomize base, the systemd unit, the Dockerfile and the production config."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import json
 import shutil
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
+from kustomize_render import render
 
 from streamer.config_loader import parse_settings
 from streamer.units import parse_duration
@@ -19,13 +22,9 @@ from streamer.units import parse_duration
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
-ENV = {
-    "LEADCONDUIT_API_KEY": "k",
-    "AWS_ACCESS_KEY_ID": "AKIA",
-    "AWS_SECRET_ACCESS_KEY": "s",
-    "AZURE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=https;AccountName=a;"
-    "AccountKey=a2V5;EndpointSuffix=core.windows.net",
-}
+OVERLAY = REPO / "examples" / "k8s-overlay"
+KUBERNETES_VERSION = "1.33.0"
+SECRET_FILES = ("leadconduit-api-key", "azure-connection-string")
 
 
 def load_docs(path: Path) -> list[dict[str, Any]]:
@@ -33,86 +32,215 @@ def load_docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 
 
-def manifests() -> dict[str, dict[str, Any]]:
-    """kind -> the (single) manifest of that kind under deploy/k8s."""
+@cache
+def _rendered(root: Path) -> tuple[dict[str, Any], ...]:
+    return tuple(render(root))
+
+
+def manifests(root: Path = DEPLOY) -> dict[str, dict[str, Any]]:
+    """kind -> the (single) object of that kind that ``kustomize build root`` outputs."""
     out: dict[str, dict[str, Any]] = {}
-    for path in sorted(K8S.glob("*.yaml")):
-        for doc in load_docs(path):
-            assert doc["kind"] not in out, f"two {doc['kind']} manifests"
-            out[doc["kind"]] = doc
+    for doc in _rendered(root):
+        assert doc["kind"] not in out, f"two {doc['kind']} objects"
+        out[doc["kind"]] = doc
     return out
 
 
+def secret_example() -> dict[str, Any]:
+    """deploy/k8s/secret.example.yaml (not part of the base: created out of band)."""
+    (secret,) = load_docs(K8S / "secret.example.yaml")
+    return secret
+
+
+def container() -> dict[str, Any]:
+    """The Deployment's only container."""
+    (only,) = manifests()["Deployment"]["spec"]["template"]["spec"]["containers"]
+    return only
+
+
 def unit() -> configparser.ConfigParser:
-    """The systemd unit, parsed (duplicate-tolerant, case-preserving)."""
+    """The systemd unit, parsed (duplicate keys joined by newlines, case-preserving)."""
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read(DEPLOY / "systemd" / "streamer.service")
     return parser
 
 
-def test_every_manifest_parses_and_has_the_expected_kinds() -> None:
-    """Every file in deploy/k8s is YAML with apiVersion, kind and metadata.name."""
+def unit_values(key: str) -> list[str]:
+    """Every value of a (repeatable) key of the unit's [Service] section."""
+    lines: list[str] = []
+    for raw in (DEPLOY / "systemd" / "streamer.service").read_text().splitlines():
+        name, sep, value = raw.partition("=")
+        if sep and name.strip() == key and not raw.startswith("#"):
+            lines.append(value.strip())
+    return lines
+
+
+def test_base_renders_the_expected_kinds() -> None:
+    """The kustomize base outputs at least these kinds, each named streamer*."""
     kinds = manifests()
-    assert set(kinds) == {"ConfigMap", "Secret", "Deployment", "PersistentVolumeClaim", "Service"}
+    assert {"ConfigMap", "Deployment", "PersistentVolumeClaim", "Service", "ServiceAccount",
+            "NetworkPolicy"} <= set(kinds)
     for doc in kinds.values():
         assert doc["apiVersion"]
         assert doc["metadata"]["name"].startswith("streamer")
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "streamer"
+
+
+def test_configmap_is_generated_from_deploy_streamer_yaml() -> None:
+    """No hand copy: the ConfigMap holds deploy/streamer.yaml byte for byte."""
+    kinds = manifests()
+    assert not (K8S / "configmap.yaml").exists()
+    config_map = kinds["ConfigMap"]
+    assert config_map["data"] == {"streamer.yaml": (DEPLOY / "streamer.yaml").read_text()}
+    # the content-hash suffix rolls the pod when the config changes
+    assert config_map["metadata"]["name"].startswith("streamer-config-")
+    volumes = kinds["Deployment"]["spec"]["template"]["spec"]["volumes"]
+    assert {"name": config_map["metadata"]["name"]} in [v.get("configMap") for v in volumes]
+
+
+@pytest.mark.parametrize("root", [DEPLOY, OVERLAY], ids=["base", "example-overlay"])
+def test_python_render_matches_kubectl_kustomize(root: Path) -> None:
+    """The tests' render (tests/kustomize_render.py) equals `kubectl kustomize` exactly."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(root)], capture_output=True, text=True, timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    theirs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(result.stdout)}
+    ours = {(d["kind"], d["metadata"]["name"]): d for d in _rendered(root)}
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("root", [DEPLOY, OVERLAY], ids=["base", "example-overlay"])
+def test_every_object_is_valid_against_the_kubernetes_schemas(root: Path) -> None:
+    """kubernetes-validate (strict: unknown fields fail) accepts every rendered object."""
+    objects = [*_rendered(root), secret_example()]
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {exc.message} at {exc.path}")
+
+
+def test_overlay_sets_namespace_image_and_workload_identity() -> None:
+    """The example overlay puts everything in its namespace and annotates the ServiceAccount."""
+    kinds = manifests(OVERLAY)
+    assert kinds["Namespace"]["metadata"]["name"] == "streamer"
+    for kind, obj in kinds.items():
+        if kind != "Namespace":
+            assert obj["metadata"]["namespace"] == "streamer", kind
+    annotations = kinds["ServiceAccount"]["metadata"]["annotations"]
+    assert "eks.amazonaws.com/role-arn" in annotations
+    assert "azure.workload.identity/client-id" in annotations
 
 
 def test_deployment_is_one_recreated_replica_with_probes() -> None:
-    """One replica, Recreate, probes on the metrics port, grace above shutdown.grace."""
+    """One replica, Recreate, startup/liveness/readiness probes on the metrics port."""
     kinds = manifests()
     dep = kinds["Deployment"]["spec"]
     assert dep["replicas"] == 1
     assert dep["strategy"]["type"] == "Recreate"
     pod = dep["template"]["spec"]
-    (container,) = pod["containers"]
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"]["port"] in ("metrics", ports["metrics"])
+    ports = {p["name"]: p["containerPort"] for p in container()["ports"]}
+    probes = {name: container()[name] for name in ("startupProbe", "livenessProbe",
+                                                   "readinessProbe")}
+    assert probes["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert probes["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for probe in probes.values():
+        assert probe["httpGet"]["port"] in ("metrics", ports["metrics"])
+    startup = probes["startupProbe"]
+    # generous: a lease held by a crashed pod (lease_ttl) or a sink outage at start-up
+    # must not get the pod killed in a loop
+    assert startup["failureThreshold"] * startup["periodSeconds"] >= 300
     config = yaml.safe_load(kinds["ConfigMap"]["data"]["streamer.yaml"])
     assert config["metrics"]["port"] == ports["metrics"]
+    assert config["metrics"]["host"] == "0.0.0.0"  # explicit: the code's default is loopback
     grace = parse_duration(config["shutdown"]["grace"])
     assert pod["terminationGracePeriodSeconds"] > grace
     assert kinds["Service"]["spec"]["ports"][0]["port"] == ports["metrics"]
 
 
 def test_deployment_security_resources_and_volumes() -> None:
-    """Non-root, read-only root fs, limits set, secrets by reference, state on the PVC."""
+    """Non-root, read-only root fs, limits set, state on the PVC, own ServiceAccount."""
     kinds = manifests()
     pod = kinds["Deployment"]["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
-    sc = container["securityContext"]
+    sc = container()["securityContext"]
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"]["drop"] == ["ALL"]
-    assert container["resources"]["limits"]["memory"]
-    assert container["resources"]["requests"]["memory"]
-    refs = [e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e]
-    assert refs == [kinds["Secret"]["metadata"]["name"]]
-    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert container()["resources"]["limits"]["memory"]
+    assert container()["resources"]["requests"]["memory"]
+    mounts = {m["name"]: m["mountPath"] for m in container()["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert mounts["config"] == "/etc/streamer"
     assert volumes["config"]["configMap"]["name"] == kinds["ConfigMap"]["metadata"]["name"]
     assert mounts["state"] == "/var/lib/streamer"
     claim = volumes["state"]["persistentVolumeClaim"]["claimName"]
     assert claim == kinds["PersistentVolumeClaim"]["metadata"]["name"]
-    assert container["args"] == ["run", "-c", "/etc/streamer/streamer.yaml"]
+    assert container()["args"] == ["run", "-c", "/etc/streamer/streamer.yaml"]
+    account = kinds["ServiceAccount"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    assert account["automountServiceAccountToken"] is False
+    assert pod["automountServiceAccountToken"] is False
 
 
-@pytest.mark.parametrize("where", ["configmap", "deploy/streamer.yaml"])
-def test_shipped_configs_validate(where: str) -> None:
-    """The ConfigMap's YAML and deploy/streamer.yaml are valid streamer configs."""
-    if where == "configmap":
-        text = manifests()["ConfigMap"]["data"]["streamer.yaml"]
-    else:
-        text = (DEPLOY / "streamer.yaml").read_text()
-    loaded = parse_settings(yaml.safe_load(text), base=Path(), env=ENV)
+def test_secrets_are_mounted_files_not_environment() -> None:
+    """The Secret is a read-only volume; no env var carries a secret; the config reads files."""
+    pod = manifests()["Deployment"]["spec"]["template"]["spec"]
+    assert "envFrom" not in container()
+    for env in container().get("env", []):
+        assert "valueFrom" not in env, env["name"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m for m in container()["volumeMounts"]}
+    secret = volumes["secrets"]["secret"]
+    assert secret["secretName"] == secret_example()["metadata"]["name"]
+    assert secret["defaultMode"] & 0o007 == 0  # not world-readable
+    assert mounts["secrets"]["readOnly"] is True
+    env = {e["name"]: e.get("value") for e in container()["env"]}
+    assert env["CREDENTIALS_DIRECTORY"] == mounts["secrets"]["mountPath"]
+    text = (DEPLOY / "streamer.yaml").read_text()
+    for name in SECRET_FILES:
+        assert f"${{CREDENTIALS_DIRECTORY}}/{name}" in text
+        assert name in secret_example()["stringData"]
+
+
+def test_network_policy_admits_monitoring_only_and_egress_https_and_dns() -> None:
+    """Ingress: the metrics port from the monitoring namespace; egress: 443 and DNS."""
+    kinds = manifests()
+    policy = kinds["NetworkPolicy"]["spec"]
+    labels = kinds["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"protocol": "TCP", "port": 9108}]
+    (source,) = ingress["from"]
+    assert source == {"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "monitoring"}}}
+    egress_ports = {(p["protocol"], p["port"]) for rule in policy["egress"]
+                    for p in rule["ports"]}
+    assert egress_ports == {("TCP", 443), ("UDP", 53), ("TCP", 53)}
+
+
+def test_production_config_reads_its_secrets_from_the_credentials_directory(
+    tmp_path: Path,
+) -> None:
+    """deploy/streamer.yaml interpolates ${CREDENTIALS_DIRECTORY} and reads the files."""
+    for name in SECRET_FILES:
+        (tmp_path / name).write_text(f"secret-{name}\n")
+    (tmp_path / "azure-connection-string").write_text(
+        "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=a2V5;"
+        "EndpointSuffix=core.windows.net\n"
+    )
+    raw = yaml.safe_load((DEPLOY / "streamer.yaml").read_text())
+    loaded = parse_settings(raw, base=Path(), env={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert loaded.settings.source.api_key.get_secret_value() == "secret-leadconduit-api-key"
     assert {s.name for s in loaded.services} == {"aws", "azure"}
     assert loaded.settings.checkpoint.path.startswith("/var/lib/streamer/")
     assert loaded.settings.metrics.port is not None
@@ -120,12 +248,8 @@ def test_shipped_configs_validate(where: str) -> None:
 
 
 def test_secret_example_holds_no_real_values() -> None:
-    """The example Secret only has placeholders, and names every variable the config uses."""
-    secret = manifests()["Secret"]
-    assert set(secret["stringData"].values()) == {"replace-me"}
-    config = manifests()["ConfigMap"]["data"]["streamer.yaml"]
-    for name in secret["stringData"]:
-        assert f"${{{name}" in config
+    """The example Secret only has placeholders."""
+    assert set(secret_example()["stringData"].values()) == {"replace-me"}
 
 
 def test_systemd_unit_keys() -> None:
@@ -138,21 +262,39 @@ def test_systemd_unit_keys() -> None:
     assert service["Restart"] == "on-failure"
     assert service["KillSignal"] == "SIGTERM"
     expected = {
+        "Type": "notify",
+        "NotifyAccess": "main",
         "NoNewPrivileges": "yes",
         "ProtectSystem": "strict",
         "ProtectHome": "yes",
         "PrivateTmp": "yes",
         "ReadWritePaths": "/var/lib/streamer",
         "StateDirectory": "streamer",
-        "EnvironmentFile": "-/etc/streamer/streamer.env",
+        "SystemCallFilter": "@system-service",
+        "ProtectProc": "invisible",
+        "ProcSubset": "pid",
+        "RemoveIPC": "yes",
+        "UMask": "0077",
+        "ExecReload": "/bin/kill -HUP $MAINPID",
     }
     for key, value in expected.items():
         assert service[key] == value, key
+    assert parse_duration(service["WatchdogSec"]) >= 30
     config = yaml.safe_load((DEPLOY / "streamer.yaml").read_text())
     grace = parse_duration(config["shutdown"]["grace"])
     assert parse_duration(service["TimeoutStopSec"]) > grace
     assert config["checkpoint"]["path"].startswith(service["ReadWritePaths"])
     assert "2" in service["RestartPreventExitStatus"].split()
+
+
+def test_systemd_secrets_are_credentials_not_environment() -> None:
+    """LoadCredential= provides every file the config reads; no EnvironmentFile= with secrets."""
+    assert unit_values("EnvironmentFile") == []
+    assert unit_values("Environment") == []
+    credentials = dict(v.split(":", 1) for v in unit_values("LoadCredential"))
+    assert set(credentials) == set(SECRET_FILES)
+    for name, source in credentials.items():
+        assert source == f"/etc/streamer/credentials/{name}"
 
 
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
