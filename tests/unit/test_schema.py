@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import structlog
 import yaml
 
 from streamer import cli
@@ -59,7 +60,10 @@ def test_committed_schema_file_is_current() -> None:
 
 def test_cli_prints_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
     """`streamer config schema` writes the schema as JSON on stdout, exit 0."""
-    assert cli.main(["config", "schema"]) == 0
+    try:
+        assert cli.main(["config", "schema"]) == 0
+    finally:
+        structlog.reset_defaults()  # main() configured logging onto the captured stdout
     assert json.loads(capsys.readouterr().out) == config_schema()
 
 
