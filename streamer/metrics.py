@@ -111,14 +111,6 @@ class Metrics:
             "streamer_run_state", "1 for the current run state (starting, waiting_for_lease, "
             "recovering, running, draining)", ["state"], registry=r,
         )
-        self.source_requests = Counter(
-            "streamer_source_requests", "Requests to the events API, by kind "
-            "(main, rescan, fetch_missing)", ["kind"], registry=r,
-        )
-        self.source_bytes = Counter(
-            "streamer_source_bytes", "Response bytes read from the events API, by kind",
-            ["kind"], registry=r,
-        )
         self.dead_letters = Counter(
             "streamer_dead_letters", "Events written to a dead-letter prefix instead of their "
             "own route, by service and reason", ["service", "reason"], registry=r,

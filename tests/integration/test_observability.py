@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 import yaml
@@ -87,7 +88,7 @@ def test_dashboard_is_importable() -> None:
         for target in panel.get("targets", []):
             assert target["datasource"]["uid"] == "${datasource}", panel["title"]
     titles = " ".join(p["title"].lower() for p in dashboard["panels"])
-    for topic in ("in and out", "dropped", "lag", "late", "requests", "bytes read",
+    for topic in ("in and out", "dropped", "lag", "late", "requests", "bytes read", "events read",
                   "latency", "retries", "checkpoint age", "memory", "dead letters"):
         assert topic in titles, topic
 
@@ -149,9 +150,10 @@ async def test_every_queried_metric_is_exported_by_a_running_daemon(tmp_path: Pa
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
                 with anyio.fail_after(60):
-                    text = await scrape_after_first_write(http)
+                    text = await scrape_after_first_write(http, process, tmp_path)
         finally:
-            process.send_signal(signal.SIGTERM)
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
             with anyio.fail_after(30):
                 code = await process.wait()
             log.close()
@@ -164,9 +166,14 @@ async def test_every_queried_metric_is_exported_by_a_running_daemon(tmp_path: Pa
     assert 'streamer_build_info{version="' in text
 
 
-async def scrape_after_first_write(http: httpx.AsyncClient) -> str:
+async def scrape_after_first_write(
+    http: httpx.AsyncClient, process: anyio.abc.Process, tmp_path: Path
+) -> str:
     """/metrics once the daemon has durably written at least one object."""
     while True:
+        if process.returncode is not None:
+            log = (tmp_path / "daemon.log").read_text()[-2000:]
+            pytest.fail(f"the daemon exited with {process.returncode}: {log}")
         try:
             text = (await http.get("/metrics")).text
         except httpx.TransportError:
