@@ -41,6 +41,7 @@ from bench.common import (
 )
 from bench.config import FILTERS, PIPELINE, config
 from bench.report import report_rows  # issue 16's rows (g), kept in their own module
+from bench.steady import steady_rows
 
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -367,7 +368,9 @@ Section = Callable[[Context], list[Row]]
 #: against one simulator (``--events``) plus SeaweedFS and Azurite, in this order
 SHARED: list[Section] = [floor_rows, startup_rows, daemon_rows, pipeline_rows, blackhole_rows]
 #: sections that start their own simulators
-OWN: list[Section] = [backlog_rows, backfill_rows, lambda ctx: report_rows(ctx.root, ctx)]
+OWN: list[Section] = [
+    backlog_rows, backfill_rows, lambda ctx: report_rows(ctx.root, ctx), steady_rows
+]
 #: what ``--only cpu`` runs: the CPU-per-event table and start-up, nothing else
 CPU_ONLY = {floor_rows, startup_rows, daemon_rows}
 

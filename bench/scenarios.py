@@ -26,6 +26,7 @@ import orjson
 
 from bench.common import cpu_seconds, peak_rss_mb
 from bench.config import API_KEY
+from bench.steady import steady
 
 SEP = b',{"id":"'  # every event object of a page starts with its id (checked on page 1)
 
@@ -335,6 +336,7 @@ SCENARIOS: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
     "daemon": daemon,
     "pipeline": pipeline,
     "backfill": backfill,
+    "steady": steady,
 }
 
 
