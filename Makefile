@@ -12,7 +12,7 @@ UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes \
 	--python-version 3.11 --custom-compile-command "make lock"
 PYTEST_ARGS ?=
 
-.PHONY: install lock demo test test-fast bench lint azurite promtool ci clean
+.PHONY: install lock demo test test-fast bench lint azurite promtool chromium ci clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,10 +38,13 @@ azurite:
 promtool:
 	bash scripts/install-promtool.sh
 
+chromium:  # headless Chromium for the HTML report test (apt; skipped with a reason if impossible)
+	bash scripts/install-chromium.sh
+
 demo: install
 	$(BIN)/streamer demo
 
-test: install azurite promtool
+test: install azurite promtool chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install promtool

@@ -125,6 +125,15 @@ class Aggregator:
         self.unseen &= unseen
         self.events_counted += counted
 
+    def project(self, keep: list[int]) -> Aggregator:
+        """The same counters grouped by only the group-by fields at ``keep`` (summed)."""
+        out = Aggregator([self.group_by[i] for i in keep], self.rules)
+        out.unseen = set(self.unseen)
+        out.events_counted = self.events_counted
+        for key, counts in self.groups.items():
+            out.merge(({tuple(key[i] for i in keep): counts}, out.unseen, 0))
+        return out
+
     def rows(self, columns: list[str]) -> list[dict[str, Any]]:
         """One row per group: ``{"group": {field: value}, column: value, ...}``, sorted."""
         out = []

@@ -22,6 +22,7 @@ import orjson
 from streamer.config_loader import LoadedConfig, load_config
 from streamer.report import render
 from streamer.report.columns import parse_columns
+from streamer.report.html import page as html_page
 from streamer.report.options import (
     PREFERENCE,
     UsageError,
@@ -66,10 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=["table", "csv", "json", "leadconduit"],
+        choices=["table", "csv", "json", "leadconduit", "html"],
         default="table",
-        help="leadconduit: the Report array of LeadConduit's GET /reports/{id}/run",
+        help="leadconduit: the Report array of LeadConduit's GET /reports/{id}/run; "
+        "html: one self-contained page (chart over time + table)",
     )
+    parser.add_argument("--output", "-o", help="write the report to this file (default: stdout)")
     parser.add_argument("--json", action="store_const", const="json", dest="format")
     parser.add_argument("--concurrency", type=int, default=16, help="objects fetched at once")
     parser.add_argument(
@@ -94,6 +97,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     columns.add_argument("--rules", help="count only events matching this rule set (YAML/JSON)")
     columns.add_argument("--name", help="run the saved report of this name, id or token")
+    columns.add_argument(
+        "--chart-by",
+        choices=["day", "hour"],
+        help="html: chart buckets (default: hour up to 3 days, else day)",
+    )
+    columns.add_argument(
+        "--chart-columns",
+        action="append",
+        metavar="A,B",
+        help="html: columns to chart (default: source-submitted,source-success,"
+        "recipient-success)",
+    )
     columns.add_argument(
         "--sql",
         choices=["duckdb", "trino"],
@@ -172,11 +187,16 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
         sys.stdout.write(_sql(args.sql, loaded, service, start, end, group_by, columns, rules))
         return 0
     rng = TimeRange(start, end)
+    unit = args.chart_by or ("hour" if end - start <= 3 * 86400 else "day")
+    run_by = [unit, *group_by] if args.format == "html" else group_by
+    chart = _chart_columns(args) if args.format == "html" else []
     began = time.monotonic()
     agg, stats = anyio.run(
-        lambda: columns_report(loaded, service, rng, group_by, rules, _options(args))
+        lambda: columns_report(loaded, service, rng, run_by, rules, _options(args))
     )
     seconds = time.monotonic() - began
+    if args.format == "html":
+        over_time, agg = agg.project([0]), agg.project(list(range(1, len(run_by))))
     if agg.unseen and stats.events_in_range:
         name = sorted(agg.unseen)[0]
         raise UsageError(
@@ -185,7 +205,13 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
         )
     _note_empty(stats, service, rng)
     rows, total = agg.rows(columns), agg.total(columns)
-    if args.format == "leadconduit":
+    if args.format == "html":
+        series = [(r["group"][unit], r) for r in over_time.rows(chart)]
+        title = saved.name if saved else "streamer report"
+        meta = (f"{iso(start)} to {iso(end)} (end exclusive) · {service.label} · "
+                f"{stats.events_in_range:,} events · by {unit}")  # fmt: skip
+        _emit(args, html_page(title, meta, series, chart, (rows, total, columns, group_by)))
+    elif args.format == "leadconduit":
         rule_doc = orjson.loads(rules) if rules else None
         doc = leadconduit_report(saved, rows, total, columns, group_by, rule_doc)
         sys.stdout.write(orjson.dumps([doc], option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -234,6 +260,28 @@ def _sql(
     scheme = {"local": "", "aws": "s3://", "azure": "az://"}[service.name]
     base = "/".join(p for p in (service.bucket.rstrip("/"), service.prefix.strip("/")) if p)
     return duckdb_view(f"{scheme}{base}/dt=*/hour=*/*.jsonl*") + "\n" + query
+
+
+def _chart_columns(args: argparse.Namespace) -> list[str]:
+    specs = args.chart_columns or ["source-submitted,source-success,recipient-success"]
+    try:
+        return parse_columns(specs)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("--columns", "--chart-columns")) from None
+
+
+def _emit(args: argparse.Namespace, text: str) -> None:
+    """To ``--output`` (written whole, then renamed into place) or stdout."""
+    if not args.output:
+        sys.stdout.write(text)
+        return
+    from pathlib import Path
+
+    path = Path(args.output)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    print(f"streamer report: wrote {path}", file=sys.stderr)
 
 
 def _saved(args: argparse.Namespace, loaded: LoadedConfig) -> SavedReport | None:
