@@ -20,20 +20,20 @@ API_TIMEOUT = 10.0
 
 
 def _api_problem(exc: StreamerError, base_url: str) -> str:
-    text = str(exc)
-    if "(401)" in text or "answered 403" in text:
+    """The operator's reading of an API failure, from the error's typed ``kind``."""
+    if exc.kind in ("http_401", "http_403"):
         return (
             f"API key refused by {base_url}: check source.api_key (or LEADCONDUIT_API_KEY / "
             "api_key_file) and that the account has access to Leads"
         )
-    if "HTML" in text or "malformed page" in text or "(404)" in text:
+    if exc.kind in ("not_json", "malformed_page", "http_404"):
         return (
             f"base_url is not LeadConduit: {base_url} did not answer /events with JSON events; "
             "set source.base_url to https://app.leadconduit.com"
         )
-    if isinstance(exc, RetriableSourceError) and "failed:" in text:
-        return f"{base_url} is unreachable ({text.rsplit(': ', 1)[-1]}); check the URL and network"
-    return text
+    if isinstance(exc, RetriableSourceError) and not exc.kind.startswith("http_"):
+        return f"{base_url} is unreachable ({exc.kind}); check the URL and network"
+    return str(exc)
 
 
 async def check_api(loaded: LoadedConfig) -> tuple[bool, str]:

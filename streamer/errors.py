@@ -16,15 +16,33 @@
 Every message is one line that names the item (service, bucket, credential_id, key,
 YAML path) and says what to do. No message ever contains a secret: messages are built
 from names and ids, never from credential values.
+
+Each error also carries a ``component`` (``source``, ``sink``, ``checkpoint``) and a
+``kind``: a short, fixed word set where it is raised (``http_503``, ``malformed_page``,
+``timeout``, ``ConnectError``...). Metric labels, retry log lines and ``check`` read
+these, never the message text, so rewording a message changes no label.
 """
 
 from __future__ import annotations
+
+
+def http_kind(status: object, code: str | None = None) -> str:
+    """The ``kind`` of an HTTP failure: ``http_<status>``, else the service's error code."""
+    return f"http_{status}" if isinstance(status, int) else (code or "http_error")
 
 
 class StreamerError(Exception):
     """Root of everything streamer raises on purpose."""
 
     exit_code = 1
+    #: which part failed: a metric label
+    component = "other"
+    #: what went wrong, as a label-safe word; defaults to the class name
+    kind = ""
+
+    def __init__(self, *args: object, kind: str | None = None) -> None:
+        super().__init__(*args)
+        self.kind = kind or self.kind or type(self).__name__
 
 
 class ConfigError(StreamerError):
@@ -40,17 +58,23 @@ class ConfigError(StreamerError):
 class RetriableError(StreamerError):
     """A transient failure: retry with jittered backoff."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, kind: str | None = None
+    ) -> None:
+        super().__init__(message, kind=kind)
         self.retry_after = retry_after
 
 
 class RetriableSourceError(RetriableError):
     """The LeadConduit API failed in a way that usually heals (429, 5xx, reset, bad page)."""
 
+    component = "source"
+
 
 class RetriableSinkError(RetriableError):
     """A sink failed in a way that usually heals (throttling, 5xx, timeout, reset)."""
+
+    component = "sink"
 
 
 class FatalError(StreamerError):
@@ -60,13 +84,19 @@ class FatalError(StreamerError):
 class FatalSourceError(FatalError):
     """The API refused us for good (wrong key, not LeadConduit, bad request)."""
 
+    component = "source"
+
 
 class FatalSinkError(FatalError):
     """A sink cannot be written (no bucket, bad credentials, permission, conflicting object)."""
 
+    component = "sink"
+
 
 class CheckpointError(FatalError):
     """The checkpoint is corrupt or owned by another daemon; it is left untouched."""
+
+    component = "checkpoint"
 
 
 class CheckpointConflictError(CheckpointError):

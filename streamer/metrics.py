@@ -6,7 +6,6 @@ service names, stage names and error kinds: never keys, buckets' secrets or even
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from prometheus_client import (
 )
 
 from streamer import version
-from streamer.errors import RetriableSinkError, RetriableSourceError
+from streamer.errors import StreamerError
 
 
 class Metrics:
@@ -137,27 +136,17 @@ class Metrics:
 
 
 _current: ContextVar[Metrics | None] = ContextVar("streamer_metrics", default=None)
-_HTTP_RE = re.compile(r"answered (\d{3})")
-_FAILED_RE = re.compile(r"failed: (\w+)")
 
 
 def error_kind(exc: BaseException) -> tuple[str, str]:
-    """``(component, kind)`` of a retried error: a small, fixed vocabulary for labels."""
-    name = type(exc).__name__
-    if isinstance(exc, RetriableSourceError):
-        component = "source"
-    elif isinstance(exc, RetriableSinkError):
-        component = "sink"
-    else:
-        return "other", name
-    text = str(exc)
-    if m := _HTTP_RE.search(text):
-        return component, f"http_{m.group(1)}"
-    if "malformed page" in text:
-        return component, "malformed_page"
-    if m := _FAILED_RE.search(text):
-        return component, m.group(1)
-    return component, name
+    """``(component, kind)`` of a retried error, from its typed attributes (errors.py).
+
+    A small, fixed vocabulary set where the error is raised: rewording a message never
+    changes a label. Anything that is not a StreamerError is labelled by its class.
+    """
+    if isinstance(exc, StreamerError):
+        return exc.component, exc.kind
+    return "other", type(exc).__name__
 
 
 def _on_retry(details: object) -> None:
@@ -173,9 +162,12 @@ def _on_retry(details: object) -> None:
 @contextmanager
 def count_retries(metrics: Metrics) -> Iterator[None]:
     """Count every stamina retry of this task (and the tasks it starts) into ``metrics``."""
-    hooks = si.get_on_retry_hooks()
-    if _on_retry not in hooks:
-        si.set_on_retry_hooks([*hooks, _on_retry])
+    from streamer.logs import log_retry
+
+    hooks = [h for h in si.get_on_retry_hooks() if h is not _on_retry]
+    if log_retry not in hooks:
+        hooks = [log_retry]  # stamina's default hooks would log every retry a second time
+    si.set_on_retry_hooks([*hooks, _on_retry])
     token = _current.set(metrics)
     try:
         yield

@@ -2,8 +2,9 @@
 
 Used by the API client, the sinks' writes, checkpoint saves and sink start-up, so they all
 back off the same way and honour ``Retry-After`` where a server sends it. Retries are
-counted by stamina's instrumentation (logged as ``stamina.retry_scheduled``, and into the
-metrics by the hook :mod:`streamer.metrics` installs).
+counted by stamina's instrumentation: logged once as ``<component>.retry_scheduled`` by
+:func:`streamer.logs.log_retry` and counted into the metrics by the hook
+:mod:`streamer.metrics` installs.
 """
 
 from __future__ import annotations

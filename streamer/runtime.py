@@ -126,9 +126,7 @@ def retention_check(cursor: str, metrics: Metrics, *, from_checkpoint: bool = Tr
 async def _open_sink(sink: Sink) -> None:
     """Open a sink; unreachable endpoints are retried (the network may come up later)."""
     async for attempt in backoff(max_backoff=30.0, initial=0.5):
-        with attempt:
-            if attempt.num > 1:
-                log.warning("sink.open_retried", sink=sink.label, attempt=attempt.num)
+        with attempt:  # each retry is logged once, as sink.retry_scheduled (logs.log_retry)
             await sink.open()
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import pytest
 from servers import *  # noqa: F403 - session fixtures: s3_server, azurite_server and helpers
 
@@ -10,3 +13,13 @@ from servers import *  # noqa: F403 - session fixtures: s3_server, azurite_serve
 def anyio_backend() -> str:
     """Run async tests on asyncio only (trio is not installed)."""
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _restore_stdlib_logging() -> Iterator[None]:
+    """setup_logging() points the root logger at its stream: undo that after each test."""
+    level = logging.getLogger().level
+    yield
+    from streamer.logs import reset_stdlib_logging
+
+    reset_stdlib_logging(level)

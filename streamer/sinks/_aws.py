@@ -30,7 +30,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from streamer.errors import FatalSinkError, RetriableSinkError, StreamerError
+from streamer.errors import FatalSinkError, RetriableSinkError, StreamerError, http_kind
 
 if TYPE_CHECKING:
     from streamer.config import AwsCredential
@@ -150,38 +150,47 @@ def classify(exc: BaseException, *, label: str, doing: str, bucket: str) -> Stre
         return exc
     where = f"{label}: {doing}"
     if isinstance(exc, TimeoutError | ConnectTimeoutError | ReadTimeoutError):
-        return RetriableSinkError(f"{where} timed out")
+        return RetriableSinkError(f"{where} timed out", kind="timeout")
     if isinstance(exc, EndpointConnectionError):
         return RetriableSinkError(
             f"{where} failed: endpoint unreachable ({exc.kwargs.get('endpoint_url', '?')}); "
-            "check endpoint_url, the region and the network"
+            "check endpoint_url, the region and the network", kind="unreachable",
         )
     if isinstance(exc, ConnectionClosedError):
-        return RetriableSinkError(f"{where} failed: connection closed by the server")
+        return RetriableSinkError(
+            f"{where} failed: connection closed by the server", kind="connection_closed"
+        )
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return FatalSinkError(
             f"{where} failed: no AWS credentials found; set access_key_id/secret_access_key "
-            "on the credential or provide them through the environment, profile or role"
+            "on the credential or provide them through the environment, profile or role",
+            kind="no_credentials",
         )
     if isinstance(exc, ClientError):
         code = error_code(exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in RETRIABLE_CODES or (isinstance(status, int) and status >= 500):
-            return RetriableSinkError(f"{where} failed: {code} (HTTP {status}); will retry")
+            return RetriableSinkError(
+                f"{where} failed: {code} (HTTP {status}); will retry", kind=http_kind(status, code)
+            )
         if code in BAD_KEY_CODES:
             return FatalSinkError(
-                f"{where} failed: bad credentials ({code}); check the access key id and secret"
+                f"{where} failed: bad credentials ({code}); check the access key id and secret",
+                kind="bad_credentials",
             )
         if code == "NoSuchBucket":
             return FatalSinkError(
-                f"{where} failed: bucket {bucket!r} does not exist; create it or fix the bucket"
+                f"{where} failed: bucket {bucket!r} does not exist; create it or fix the bucket",
+                kind="no_bucket",
             )
         if code in DENIED_CODES:
             return FatalSinkError(
                 f"{where} failed: access denied or bad credentials ({code}); "
-                "check the key and the IAM policy"
+                "check the key and the IAM policy", kind="bad_credentials",
             )
-        return FatalSinkError(f"{where} failed: {code} (HTTP {status})")
+        return FatalSinkError(
+            f"{where} failed: {code} (HTTP {status})", kind=http_kind(status, code)
+        )
     if isinstance(exc, BotoCoreError | OSError):
-        return RetriableSinkError(f"{where} failed: {type(exc).__name__}")
-    return RetriableSinkError(f"{where} failed: {type(exc).__name__}")
+        return RetriableSinkError(f"{where} failed: {type(exc).__name__}", kind=type(exc).__name__)
+    return RetriableSinkError(f"{where} failed: {type(exc).__name__}", kind=type(exc).__name__)

@@ -23,7 +23,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob.aio import BlobServiceClient
 
-from streamer.errors import FatalSinkError, RetriableSinkError, StreamerError
+from streamer.errors import FatalSinkError, RetriableSinkError, StreamerError, http_kind
 
 if TYPE_CHECKING:
     from streamer.config import AzureCredential
@@ -113,39 +113,44 @@ def classify(exc: BaseException, *, label: str, doing: str, container: str) -> S
     code = azure_code(exc)
     status = azure_status(exc)
     if isinstance(exc, TimeoutError | ServiceRequestTimeoutError | ServiceResponseTimeoutError):
-        return RetriableSinkError(f"{where} timed out")
+        return RetriableSinkError(f"{where} timed out", kind="timeout")
     if isinstance(exc, ServiceRequestError):
-        return RetriableSinkError(f"{where} failed: endpoint unreachable")
+        return RetriableSinkError(f"{where} failed: endpoint unreachable", kind="unreachable")
     if isinstance(exc, ServiceResponseError):
-        return RetriableSinkError(f"{where} failed: connection closed by the server")
+        return RetriableSinkError(
+            f"{where} failed: connection closed by the server", kind="connection_closed"
+        )
     if isinstance(exc, ClientAuthenticationError):
         if type(exc).__name__ == "CredentialUnavailableError":
             return FatalSinkError(
                 f"{where} failed: no Azure identity found for account_url; "
-                "configure a managed identity or use a connection_string"
+                "configure a managed identity or use a connection_string", kind="no_credentials",
             )
         return FatalSinkError(
             f"{where} failed: bad credentials ({code or status}); check the account key "
-            "in the connection string"
+            "in the connection string", kind="bad_credentials",
         )
     if isinstance(exc, HttpResponseError):
         if code == "ContainerNotFound":
             return FatalSinkError(
                 f"{where} failed: container {container!r} does not exist; create it or fix "
-                "the bucket (container) name"
+                "the bucket (container) name", kind="no_bucket",
             )
         if isinstance(exc, ResourceNotFoundError):
-            return FatalSinkError(f"{where} failed: not found ({code or status})")
+            return FatalSinkError(f"{where} failed: not found ({code or status})", kind="not_found")
         if code in _RETRIABLE_CODES or status in (408, 429) or (status or 0) >= 500:
             return RetriableSinkError(
-                f"{where} failed: {code or 'error'} (HTTP {status}); will retry"
+                f"{where} failed: {code or 'error'} (HTTP {status}); will retry",
+                kind=http_kind(status, code),
             )
         if code in _DENIED_CODES or status == 403:
             return FatalSinkError(
                 f"{where} failed: access denied or bad credentials ({code or status}); check "
-                "the key, SAS permissions or role assignment"
+                "the key, SAS permissions or role assignment", kind="bad_credentials",
             )
-        return FatalSinkError(f"{where} failed: {code or 'error'} (HTTP {status})")
+        return FatalSinkError(
+            f"{where} failed: {code or 'error'} (HTTP {status})", kind=http_kind(status, code)
+        )
     if isinstance(exc, AzureError | OSError):
-        return RetriableSinkError(f"{where} failed: {type(exc).__name__}")
-    return RetriableSinkError(f"{where} failed: {type(exc).__name__}")
+        return RetriableSinkError(f"{where} failed: {type(exc).__name__}", kind=type(exc).__name__)
+    return RetriableSinkError(f"{where} failed: {type(exc).__name__}", kind=type(exc).__name__)

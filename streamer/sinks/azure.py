@@ -186,7 +186,8 @@ class AzureBlobSink:
         except AZURE_ERRORS as exc:
             if azure_status(exc) == 404:
                 raise RetriableSinkError(
-                    f"sink {self.label}: {key} is being written concurrently; will retry"
+                    f"sink {self.label}: {key} is being written concurrently; will retry",
+                    kind="conflict",
                 ) from None
             raise self._error(exc, f"GetBlobProperties {key}") from None
         stored = (props.metadata or {}).get("sha256")
@@ -196,7 +197,7 @@ class AzureBlobSink:
             raise FatalSinkError(
                 f"sink {self.label}: {key} already exists with different content; another "
                 "writer uses this container and prefix, or the pipeline changed mid-batch: "
-                "investigate before restarting"
+                "investigate before restarting", kind="content_conflict",
             )
         return PutOutcome.ALREADY_EXISTS
 

@@ -96,14 +96,17 @@ class LocalSink:
                 raise FatalSinkError(
                     f"sink {self.label}: cannot write {key} ({exc.strerror}); fix permissions"
                 ) from None
-            raise RetriableSinkError(f"sink {self.label}: writing {key} failed ({exc})") from None
+            raise RetriableSinkError(
+                f"sink {self.label}: writing {key} failed ({exc})", kind=type(exc).__name__
+            ) from None
         return PutOutcome.CREATED
 
     def _same(self, final: Path, key: str, meta: ObjectMeta) -> PutOutcome:
         if hashlib.sha256(final.read_bytes()).hexdigest() != meta.sha256:
             raise FatalSinkError(
                 f"sink {self.label}: {key} already exists with different content; "
-                "another writer uses this path, or the pipeline changed mid-batch: investigate"
+                "another writer uses this path, or the pipeline changed mid-batch: investigate",
+                kind="content_conflict",
             )
         return PutOutcome.ALREADY_EXISTS
 

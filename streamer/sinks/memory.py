@@ -27,7 +27,10 @@ class MemorySink:
             raise self.fail_next.pop(0)
         if key in self.objects:
             if hashlib.sha256(self.objects[key]).hexdigest() != meta.sha256:
-                raise FatalSinkError(f"sink {self.label}: {key} exists with different content")
+                raise FatalSinkError(
+                    f"sink {self.label}: {key} exists with different content",
+                    kind="content_conflict",
+                )
             return PutOutcome.ALREADY_EXISTS
         self.objects[key] = data
         return PutOutcome.CREATED

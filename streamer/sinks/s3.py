@@ -211,7 +211,8 @@ class S3Sink:
         except S3_ERRORS as exc:
             if error_code(exc) in _MISSING:
                 raise RetriableSinkError(
-                    f"sink {self.label}: {key} is being written concurrently; will retry"
+                    f"sink {self.label}: {key} is being written concurrently; will retry",
+                    kind="conflict",
                 ) from None
             raise self._error(exc, f"HeadObject {key}") from None
         stored = head.get("Metadata", {}).get("sha256")
@@ -221,7 +222,7 @@ class S3Sink:
             raise FatalSinkError(
                 f"sink {self.label}: {key} already exists with different content; another "
                 "writer uses this bucket and prefix, or the pipeline changed mid-batch: "
-                "investigate before restarting"
+                "investigate before restarting", kind="content_conflict",
             )
         return PutOutcome.ALREADY_EXISTS
 

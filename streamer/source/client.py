@@ -50,21 +50,23 @@ def classify(response: httpx.Response, url: str) -> None:
         return
     if status == 429 or status >= 500:
         raise RetriableSourceError(
-            f"LeadConduit answered {status} for {url}", retry_after=_retry_after(response)
+            f"LeadConduit answered {status} for {url}", retry_after=_retry_after(response),
+            kind=f"http_{status}",
         )
     if status == 401:
         raise FatalSourceError(
             f"LeadConduit refused the API key (401) at {url}; check source.api_key "
-            "(and that the account has access to Leads)"
+            "(and that the account has access to Leads)", kind="http_401",
         )
     if status == 403:
         raise FatalSourceError(
             f"LeadConduit answered 403 at {url}; check source.api_key and that "
-            "base_url points at LeadConduit"
+            "base_url points at LeadConduit", kind="http_403",
         )
     if status == 404:
         raise FatalSourceError(
-            f"no events API at {url} (404); check source.base_url (https://app.leadconduit.com)"
+            f"no events API at {url} (404); check source.base_url (https://app.leadconduit.com)",
+            kind="http_404",
         )
     detail = ""
     try:
@@ -73,7 +75,9 @@ def classify(response: httpx.Response, url: str) -> None:
             detail = f": {body['error'][:200]}"
     except ValueError:
         pass
-    raise FatalSourceError(f"LeadConduit rejected the request {url} ({status}){detail}")
+    raise FatalSourceError(
+        f"LeadConduit rejected the request {url} ({status}){detail}", kind=f"http_{status}"
+    )
 
 
 def parse_page(body: bytes, url: str) -> list[dict[str, Any]]:
@@ -84,15 +88,21 @@ def parse_page(body: bytes, url: str) -> list[dict[str, Any]]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise RetriableSourceError(f"malformed page from {url}: invalid JSON") from None
+        raise RetriableSourceError(
+            f"malformed page from {url}: invalid JSON", kind="malformed_page"
+        ) from None
     finally:
         if collecting:
             gc.enable()
     if not isinstance(data, list):
-        raise RetriableSourceError(f"malformed page from {url}: expected a JSON array")
+        raise RetriableSourceError(
+            f"malformed page from {url}: expected a JSON array", kind="malformed_page"
+        )
     for event in data:
         if not isinstance(event, dict) or not is_id(event.get("id")):
-            raise RetriableSourceError(f"malformed page from {url}: an event without a valid id")
+            raise RetriableSourceError(
+                f"malformed page from {url}: an event without a valid id", kind="malformed_page"
+            )
     return data
 
 
@@ -175,7 +185,7 @@ class LeadConduitClient:
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 self._budget.backed_off()
                 raise RetriableSourceError(
-                    f"request to {url} failed: {type(exc).__name__}"
+                    f"request to {url} failed: {type(exc).__name__}", kind=type(exc).__name__,
                 ) from None
         if response.status_code == 429 or response.status_code >= 500:
             self._budget.backed_off()
@@ -187,11 +197,14 @@ class LeadConduitClient:
             what = "HTML" if html else "an empty body"
             if not self.answered_json:
                 raise FatalSourceError(
-                    f"{url} answered {what}, not JSON: source.base_url is not the LeadConduit API"
+                    f"{url} answered {what}, not JSON: source.base_url is not the LeadConduit API",
+                    kind="not_json",
                 )
             # the same URL answered JSON before: a maintenance page or a proxy hiccup
             self._budget.backed_off()
-            raise RetriableSourceError(f"{url} answered {what} (status 200), not JSON")
+            raise RetriableSourceError(
+                f"{url} answered {what} (status 200), not JSON", kind="not_json"
+            )
         self._budget.succeeded(anyio.current_time() - started)
         return body
 

@@ -89,16 +89,22 @@ class PageDecoder:
             try:
                 orjson.loads(body)
             except orjson.JSONDecodeError:
-                raise RetriableSourceError(f"malformed page from {url}: invalid JSON") from None
+                raise RetriableSourceError(
+                    f"malformed page from {url}: invalid JSON", kind="malformed_page"
+                ) from None
             raise RetriableSourceError(
-                f"malformed page from {url}: expected a JSON array of events"
+                f"malformed page from {url}: expected a JSON array of events",
+                kind="malformed_page",
             ) from None
         if not isinstance(events, list):
-            raise RetriableSourceError(f"malformed page from {url}: expected a JSON array")
+            raise RetriableSourceError(
+                f"malformed page from {url}: expected a JSON array", kind="malformed_page"
+            )
         for event in events:
             if not isinstance(event, dict) or not is_id(event.get("id")):
                 raise RetriableSourceError(
-                    f"malformed page from {url}: an event without a valid id"
+                    f"malformed page from {url}: an event without a valid id",
+                    kind="malformed_page",
                 )
         return events
 

@@ -156,18 +156,29 @@ async def test_readyz_reports_stuck_and_not_started() -> None:
 
 
 def test_error_kinds_are_a_small_vocabulary() -> None:
-    """Retried errors are labelled by HTTP status or failure kind, never by message text."""
-    assert error_kind(RetriableSourceError("LeadConduit answered 429 for http://x/events")) == (
-        "source", "http_429",
+    """Retried errors are labelled by their typed kind, set where raised, never by message."""
+    import httpx
+    from botocore.exceptions import EndpointConnectionError
+
+    from streamer.sinks._aws import classify as classify_s3
+    from streamer.source.client import classify, parse_page
+
+    with pytest.raises(RetriableSourceError) as too_many:
+        classify(httpx.Response(429), "http://x/events")
+    assert error_kind(too_many.value) == ("source", "http_429")
+    with pytest.raises(RetriableSourceError) as malformed:
+        parse_page(b"not json", "http://x/events")
+    assert error_kind(malformed.value) == ("source", "malformed_page")
+    unreachable = classify_s3(
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), label="s3", doing="Put k",
+        bucket="b",
     )
-    assert error_kind(RetriableSourceError("request to http://x failed: ConnectError")) == (
-        "source", "ConnectError",
-    )
-    assert error_kind(RetriableSourceError("malformed page from http://x: invalid JSON")) == (
-        "source", "malformed_page",
-    )
-    assert error_kind(RetriableSinkError("sink s3: put failed: ReadTimeout")) == (
-        "sink", "ReadTimeout",
+    assert error_kind(unreachable) == ("sink", "unreachable")
+    # the message is prose for people: rewording it cannot change a label
+    worded = RetriableSinkError("LeadConduit answered 429 for http://x", kind="timeout")
+    assert error_kind(worded) == ("sink", "timeout")
+    assert error_kind(RetriableSourceError("no kind given")) == (
+        "source", "RetriableSourceError",
     )
     assert error_kind(ValueError("x")) == ("other", "ValueError")
 

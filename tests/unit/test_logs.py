@@ -143,3 +143,63 @@ def test_console_renderer_is_also_redacted() -> None:
     structlog.get_logger("t").info("x.y", key=API_KEY)
     assert API_KEY not in out.getvalue()
     assert "x.y" in out.getvalue()
+
+
+def test_stdlib_logging_is_a_json_line_with_secrets_masked() -> None:
+    """A third-party library's stdlib log record comes out as one masked JSON line."""
+    import logging
+
+    out = capture()
+    register_secrets([API_KEY])
+    logging.getLogger("botocore.endpoint").warning("request failed with key %s", API_KEY)
+    (line,) = lines(out)
+    assert line["event"] == f"request failed with key {MASK}"
+    assert line["level"] == "warning"
+    assert line["logger"] == "botocore.endpoint"
+    assert "timestamp" in line
+    assert API_KEY not in out.getvalue()
+
+
+def test_sdk_loggers_stay_at_warning_even_at_debug() -> None:
+    """At level debug the SDKs' INFO/DEBUG lines (request headers) are still not printed."""
+    import logging
+
+    out = capture("debug")
+    logging.getLogger("botocore.auth").debug("signing with headers")
+    logging.getLogger("httpx").info("HTTP Request: GET https://x")
+    logging.getLogger("azure.core.pipeline").warning("retrying")
+    logging.getLogger("streamer.somewhere").debug("ours at debug")
+    assert [line["event"] for line in lines(out)] == ["retrying", "ours at debug"]
+
+
+def test_reconfiguring_keeps_one_stdlib_handler() -> None:
+    """Calling setup_logging twice (CLI, then config) does not print stdlib lines twice."""
+    import logging
+
+    capture()
+    out = capture()
+    logging.getLogger("aiohttp.server").error("boom")
+    assert len(lines(out)) == 1
+
+
+@pytest.mark.anyio
+async def test_one_log_line_per_retry() -> None:
+    """Each retry is logged once, as <component>.retry_scheduled with its typed kind."""
+    from streamer.errors import RetriableSinkError
+    from streamer.metrics import Metrics, count_retries
+    from streamer.retry import backoff
+
+    out = capture()
+    metrics = Metrics()
+    failures = 2
+    with count_retries(metrics):
+        async for attempt in backoff(max_backoff=0.01, initial=0.001):
+            with attempt:
+                if attempt.num <= failures:
+                    raise RetriableSinkError("s3: PutObject k failed: SlowDown", kind="http_503")
+    retries = [line for line in lines(out) if "retry" in str(line["event"])]
+    assert [line["event"] for line in retries] == ["sink.retry_scheduled"] * failures
+    assert [line["kind"] for line in retries] == ["http_503"] * failures
+    assert [line["attempt"] for line in retries] == [1, 2]
+    text = metrics.render().decode()
+    assert 'streamer_errors_total{component="sink",kind="http_503"} 2.0' in text
