@@ -249,7 +249,7 @@ def parse_settings(raw: object, *, base: Path, env: dict[str, str] | None = None
         problems.append(str(exc))
     if problems:
         raise ConfigError(problems)
-    return LoadedConfig(settings, services, None, tuple(config_warnings(settings)))
+    return LoadedConfig(settings, services, None, tuple(config_warnings(settings, services)))
 
 
 def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> LoadedConfig:

@@ -10,6 +10,7 @@ logged as ``config.warning`` by ``streamer run`` at start.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -54,8 +55,11 @@ def field_error(title: str, field: str, message: str, value: Any) -> ValidationE
     return ValidationError.from_exception_data(title, [detail])
 
 
-def config_warnings(settings: Settings) -> list[str]:
-    """Every weakening setting of a valid config: ``<yaml path>: <why>``, in file order."""
+def config_warnings(settings: Settings, services: Sequence[object] = ()) -> list[str]:
+    """Every weakening setting of a valid config: ``<yaml path>: <why>``, in file order.
+
+    ``services`` are the resolved static services (none: nowhere to dead-letter to).
+    """
     out: list[str] = []
     src = settings.source
     if src.allow_insecure_http and insecure_http(src.base_url):
@@ -77,6 +81,12 @@ def config_warnings(settings: Settings) -> list[str]:
         out.append(
             f"source.lag_window: {src.lag_window:g}s re-scans only that far back; events "
             "visible later than that are missed (use at least 10s; the default is 2m)"
+        )
+    if settings.firehose.route == "event" and not services:
+        out.append(
+            "firehose.route: event with no static service: an event whose own bucket cannot "
+            "be written stops the daemon (an unknown credential_id is skipped); enable a "
+            "service (e.g. firehose.services.local) to receive dead letters"
         )
     if settings.checkpoint.store == "memory":
         out.append(

@@ -27,6 +27,8 @@ DEFAULT_LEVEL: dict[str, int] = {"gzip": 1, "zstd": 3, "none": 0}
 #: the highest gzip level ISA-L implements (fast); higher ones use the stdlib's zlib
 ISAL_MAX_LEVEL = 3
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+#: events whose own route could not be written (streamer.deadletter); not archive data
+DEAD_LETTER_DIR = "_dead_letter"
 NO_LEAD = "no-lead-id"
 
 
@@ -62,8 +64,8 @@ def per_event_key(prefix: str, event: dict[str, Any]) -> str:
 
 
 def is_data_key(key: str) -> bool:
-    """Whether ``key`` names a batched data object (manifests and state never do)."""
-    return key.endswith(DATA_SUFFIXES)
+    """Whether ``key`` names a batched data object (manifests, state, dead letters never do)."""
+    return key.endswith(DATA_SUFFIXES) and f"/{DEAD_LETTER_DIR}/" not in f"/{key}"
 
 
 class Compressor(Protocol):

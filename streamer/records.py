@@ -30,6 +30,8 @@ class PutOutcome(enum.Enum):
 
     CREATED = "created"
     ALREADY_EXISTS = "already_exists"
+    #: the target cannot be written; the object went to the dead-letter prefix instead
+    DEAD_LETTERED = "dead_lettered"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ firehose config (``enabled``, ``bucket``, ``prefix``, ``services.aws/azure``). T
 ``credential_id`` in an event is LeadConduit's credential id; it is looked up under
 ``credentials`` by that id, and falls back to the credential of the statically
 configured service of the same kind. An event whose firehose is disabled is written
-nowhere (as in LeadConduit); a service with no usable credential is logged and skipped.
+nowhere (as in LeadConduit). A service with no usable credential is a target all the
+same, marked ``unusable``: its events are dead-lettered (:mod:`streamer.deadletter`) to
+the statically configured services; with none configured it is logged and skipped.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class EventRouter:
         self.static = {s.name: s for s in loaded.services}
         self.sinks = sinks
         self.services: dict[str, ResolvedService] = {}
+        #: targets that cannot be written (sink name: why), dead-lettered by the writer
+        self.unusable: dict[str, str] = {}
         self._cache: dict[bytes, tuple[Target, ...]] = {}
         self._warned: set[str] = set()
 
@@ -61,16 +65,25 @@ class EventRouter:
         """The sink name for ``kind``/``bucket``/``cred_id``, creating its service entry."""
         credential = self.settings.credentials.get(cred_id)
         used_id: str | None = cred_id
+        unusable = False
         if credential is None or credential.service != kind:
             fallback = self.static.get(kind)
             credential = fallback.credential if fallback else None
-            used_id = fallback.credential_id if fallback else None
-            if fallback is None:
+            if fallback is not None:
+                used_id = fallback.credential_id
+            else:
                 if f"{kind}:{cred_id}" not in self._warned:
                     self._warned.add(f"{kind}:{cred_id}")
                     log.warning("routing.credential_unknown", service=kind, credential_id=cred_id)
-                return None
+                if not self.static:
+                    return None  # nowhere to dead-letter to (check warns about this)
+                unusable = True
         name = f"{kind}:{bucket}:{used_id or 'default'}"
+        if unusable:
+            self.unusable[name] = (
+                f"{kind} credential_id {cred_id!r} is not under credentials and no static "
+                f"{kind} service lends its own; define it under credentials"
+            )
         if name not in self.services:
             opts = self.static[kind].options if kind in self.static else None
             from streamer.config import ServiceSettings

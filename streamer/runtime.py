@@ -25,6 +25,7 @@ from streamer.checkpoint.base import CheckpointStore, LockingStore
 from streamer.checkpoint.state import Checkpoint
 from streamer.config import Settings
 from streamer.config_loader import LoadedConfig
+from streamer.deadletter import RoutedSinkFactory, dead_letters
 from streamer.dedupe import DedupeWindow
 from streamer.errors import CheckpointConflictError
 from streamer.ids import id_seconds, synthetic_id
@@ -383,18 +384,11 @@ async def open_runtime(
 
         src = settings.source
         event_router = EventRouter(loaded, sinks) if settings.firehose.route == "event" else None
-
-        async def sink_factory(name: str) -> Sink:
-            if event_router is not None and name not in event_router.services:
-                kind, _, rest = name.partition(":")
-                bucket, _, cred = rest.partition(":")
-                event_router.register(kind, bucket, "" if cred == "default" else cred)
-            if event_router is None or name not in event_router.services:
-                raise KeyError(f"no sink named {name!r}")
-            sink = build_sink(event_router.services[name], name=name)
-            stack.push_async_callback(sink.aclose)
-            await _open_sink(sink)
-            return sink
+        sink_factory = None
+        if event_router is not None:  # an unwritable route is dead-lettered, not fatal
+            sink_factory = RoutedSinkFactory(
+                event_router, dead_letters(loaded, sinks, metrics), stack
+            )
 
         writer = MeteredWriter(
             sinks,
