@@ -73,12 +73,6 @@ class Metrics:
             "streamer_objects_written", "Objects created, by service", ["service", "outcome"],
             registry=r,
         )
-        self.dead_letters = Counter(
-            "streamer_dead_letters",
-            "Events written to the dead-letter prefix because their own route cannot be "
-            "written, by target and reason",
-            ["service", "reason"], registry=r,
-        )
         self.batch_seconds = Histogram(
             "streamer_batch_write_seconds", "Time to write one object, by service", ["service"],
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=r,
