@@ -140,6 +140,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the report; one-line errors on stderr."""
+    import logging
+
+    # asyncio's child watcher may warn "Unknown child process pid ..." when the decode
+    # workers exit at shutdown (they were already reaped); harmless, and not for users.
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
     try:
         return _main(args)
     except UsageError as exc:

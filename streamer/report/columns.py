@@ -116,7 +116,10 @@ def money(value: Any) -> float:
     ``"Infinity"``, ``"1e3"`` and ``"1_000"`` are not money (Python's ``float()`` would
     accept them); non-finite numbers count as 0 too.
     """
-    if type(value) is dict:
+    t = type(value)
+    if t is float or t is int:
+        return float(value) if math.isfinite(value) else 0.0
+    if t is dict:
         value = value.get("normal")
     number = strict_number(value) if type(value) is not bool else None
     return number if number is not None and math.isfinite(number) else 0.0

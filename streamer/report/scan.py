@@ -120,6 +120,7 @@ def _decoders(spec: Spec) -> tuple[msgspec.json.Decoder[Any], msgspec.json.Decod
     return msgspec.json.Decoder(list[root]), msgspec.json.Decoder(root)  # type: ignore[valid-type]
 
 
+
 def consumer_for(spec: Spec) -> Consumer:
     """A fresh accumulator for ``spec`` (rules compiled once per process)."""
     rules = _compiled(spec.rules) if spec.rules is not None else None
@@ -160,37 +161,44 @@ def _chunks(source: bytes | str, key: str) -> Iterator[bytes]:
                 yield chunk
 
 
-def _lines(source: bytes | str, key: str) -> Iterator[bytes]:
-    """Runs of complete JSONL lines (newline-separated, no trailing newline)."""
+def _lines(source: bytes | str, key: str) -> Iterator[bytes | memoryview]:
+    """Runs of complete JSONL lines (no trailing newline), mostly zero-copy views.
+
+    Each chunk is cut at its first and last newline: the line straddling two chunks is
+    joined (one short copy) and the middle is handed on as a view of the chunk.
+    """
     pending = b""
     for chunk in _chunks(source, key):
-        buf = pending + chunk if pending else chunk
-        cut = buf.rfind(b"\n")
-        if cut < 0:
-            pending = buf
+        first = chunk.find(b"\n")
+        if first < 0:
+            pending += chunk
             continue
-        pending = buf[cut + 1 :]
-        yield buf[:cut]
+        head = pending + chunk[:first]
+        if head.strip():
+            yield head
+        last = chunk.rfind(b"\n")
+        if last > first:
+            yield memoryview(chunk)[first + 1 : last]
+        pending = chunk[last + 1 :]
     if pending.strip():
         yield pending
 
 
 def lines_of(source: bytes | str, key: str) -> Iterator[bytes]:
     """Runs of complete lines of a batched object (see ``_lines``), for replay."""
-    return _lines(source, key)
+    return (bytes(run) for run in _lines(source, key))
 
 
-def _decode_run(run: bytes, key: str, spec: Spec) -> tuple[int, list[dict[str, Any]]]:
+def _decode_run(run: bytes | memoryview, key: str, spec: Spec) -> tuple[int, list[dict[str, Any]]]:
     """``(lines, event dicts)`` of a run of lines; one msgspec call when all is well."""
-    many, one = _decoders(spec)
-    if b"\n\n" not in run and not run.startswith(b"\n") and not run.endswith(b"\n"):
-        try:
-            events: list[dict[str, Any]] = many.decode(b"[" + run.replace(b"\n", b",") + b"]")
-            return len(events), events
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            pass  # a bad or non-object line: find it line by line
+    _many, one = _decoders(spec)
+    try:
+        events: list[dict[str, Any]] = one.decode_lines(run)
+        return len(events), events
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        pass  # a bad or non-object line: find it line by line
     count, out = 0, []
-    for number, line in enumerate(run.split(b"\n"), 1):
+    for number, line in enumerate(bytes(run).split(b"\n"), 1):
         if not line.strip():
             continue
         count += 1
@@ -207,12 +215,17 @@ def _decode_run(run: bytes, key: str, spec: Spec) -> tuple[int, list[dict[str, A
 
 
 def _in_range(events: list[dict[str, Any]], start: float, end: float) -> list[dict[str, Any]]:
+    """Events whose id is a valid id (24 hex digits) of a second in ``[start, end)``."""
     kept = []
-    match = ID_RE.match
     for event in events:
         eid = event.get("id")
-        if type(eid) is str and match(eid) and start <= int(eid[:8], 16) < end:
-            kept.append(event)
+        if type(eid) is str and len(eid) == 24:
+            try:
+                sec = int(eid[:8], 16)
+            except ValueError:
+                continue
+            if start <= sec < end and ID_RE.match(eid):
+                kept.append(event)
     return kept
 
 

@@ -102,3 +102,21 @@ def test_corrupt_object_names_the_object_and_exits_1(tmp_path: Path) -> None:
     assert code == 1
     assert obj.name in err
     assert "not valid JSON" in err
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_lines_cut_anywhere_decode_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Decompressed chunks cut mid-line (or smaller than a line) lose and repeat nothing."""
+    from streamer.report import scan
+
+    events = generate_events(60, seed=2, end_ts=BASE, span_seconds=600)
+    write_archive(tmp_path / "out", events, compression="gzip")
+    (obj,) = (tmp_path / "out").rglob("*.jsonl.gz")
+    spec = scan.Spec("columns", 0, 2**32, ("type",))
+    whole = scan.scan(str(obj), obj.name, spec)
+    monkeypatch.setattr(scan, "CHUNK", chunk)
+    cut = scan.scan(str(obj), obj.name, spec)
+    assert cut.events_read == whole.events_read == 60
+    assert cut.state[0] == whole.state[0]
