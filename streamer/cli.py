@@ -67,7 +67,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="the daemon: tail /events into the configured sinks")
+    p = sub.add_parser(
+        "run", help="the daemon: tail /events into the configured sinks (SIGHUP reloads -c)"
+    )
     p.add_argument("-c", "--config", required=True)
     p.add_argument("--until-caught-up", action="store_true", help="exit 0 once drained")
     _common(p)
@@ -176,11 +178,16 @@ def _load(args: argparse.Namespace) -> Any:
 
     loaded = load_config(args.config)
     register_secrets(loaded.secrets())
+    _configure_logging(args, loaded)
+    return loaded
+
+
+def _configure_logging(args: argparse.Namespace, loaded: Any) -> None:
+    """The config's logging settings; the command line's flags win."""
     logging_settings = loaded.settings.logging
     setup_logging(
         args.log_level or logging_settings.level, args.log_format or logging_settings.format
     )
-    return loaded
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -190,7 +197,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args)
     progress = args.until_caught_up and sys.stderr.isatty()
     summary = anyio.run(
-        lambda: run(loaded, until_caught_up=args.until_caught_up, progress=progress)
+        lambda: run(
+            loaded,
+            until_caught_up=args.until_caught_up,
+            progress=progress,
+            on_reload=lambda new: _configure_logging(args, new),
+        )
     )
     return 1 if summary.forced else 0
 

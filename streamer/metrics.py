@@ -7,11 +7,15 @@ service names, stage names and error kinds: never keys, buckets' secrets or even
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
+import anyio
+import anyio.abc
 import stamina.instrumentation as si
+import structlog
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,7 +28,12 @@ from prometheus_client import (
 )
 
 from streamer import version
-from streamer.errors import StreamerError
+from streamer.errors import FatalError, StreamerError
+
+if TYPE_CHECKING:
+    from streamer.runstate import RunState
+
+log = structlog.get_logger("streamer.metrics")
 
 
 class Metrics:
@@ -123,7 +132,6 @@ class Metrics:
         ProcessCollector(registry=r)
         self.started = time.monotonic()
         self.last_progress = time.monotonic()
-        self.ready = False
         self.idle = False
 
     def progressed(self) -> None:
@@ -175,25 +183,18 @@ def count_retries(metrics: Metrics) -> Iterator[None]:
         _current.reset(token)
 
 
-def health_app(
-    metrics: Metrics, stuck_after: float, extra: Callable[[], dict[str, object]]
-) -> web.Application:
-    """``/metrics``, ``/healthz`` (alive) and ``/readyz`` (ready and not stuck)."""
+def health_app(metrics: Metrics, state: RunState) -> web.Application:
+    """``/metrics``, ``/healthz`` (alive unless stuck) and ``/readyz`` (running, not stuck)."""
 
     async def metrics_view(_request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"status": "alive"})
+        ok, body = state.liveness()
+        return web.json_response(body, status=200 if ok else 503)
 
     async def readyz(_request: web.Request) -> web.Response:
-        quiet = time.monotonic() - metrics.last_progress
-        stuck = quiet > stuck_after and not metrics.idle
-        ok = metrics.ready and not stuck
-        body: dict[str, object] = {
-            "ready": metrics.ready, "stuck": stuck, "seconds_since_progress": round(quiet, 1)
-        }
-        body.update(extra())
+        ok, body = state.readiness()
         return web.json_response(body, status=200 if ok else 503)
 
     app = web.Application()
@@ -201,3 +202,31 @@ def health_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app
+
+
+async def serve_health(
+    metrics: Metrics,
+    state: RunState,
+    host: str,
+    port: int,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve :func:`health_app` until cancelled; started before anything that can wait."""
+    runner = web.AppRunner(health_app(metrics, state), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise FatalError(
+                f"metrics: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                "free the port or change metrics.port"
+            ) from None
+        log.info("metrics.started", host=host, port=port)
+        task_status.started()
+        await anyio.sleep_forever()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await runner.cleanup()

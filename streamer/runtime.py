@@ -34,6 +34,7 @@ from streamer.metrics import Metrics, count_retries
 from streamer.records import Batch, BatchObject, PutOutcome
 from streamer.retry import backoff
 from streamer.routing import EventRouter
+from streamer.runstate import RunState, State
 from streamer.sdnotify import notify
 from streamer.sinks.base import Sink
 from streamer.sinks.factory import build_sink
@@ -124,10 +125,12 @@ def retention_check(cursor: str, metrics: Metrics, *, from_checkpoint: bool = Tr
         )
 
 
-async def _open_sink(sink: Sink) -> None:
+async def _open_sink(sink: Sink, state: RunState | None = None) -> None:
     """Open a sink; unreachable endpoints are retried (the network may come up later)."""
     async for attempt in backoff(max_backoff=30.0, initial=0.5):
         with attempt:  # each retry is logged once, as sink.retry_scheduled (logs.log_retry)
+            if attempt.num > 1 and state is not None:
+                state.wait_for(f"sink {sink.name}")
             await sink.open()
 
 
@@ -189,11 +192,10 @@ class Runtime:
             self.sample()
 
     async def background(self) -> None:
-        """Progress lines, the lease heartbeat and the metrics endpoint."""
+        """Progress lines and the lease heartbeat (the health server runs for the whole
+        process, see ``app.run``)."""
         settings = self.loaded.settings
         async with anyio.create_task_group() as tg:
-            if settings.metrics.port is not None:
-                tg.start_soon(self._serve_metrics)
             tg.start_soon(self._sample_forever)
             interval = settings.logging.progress_interval
             last = (time.monotonic(), 0)
@@ -218,27 +220,6 @@ class Runtime:
                         late_caught=self.source.late_caught,
                     )
                     last = (now, written)
-
-    async def _serve_metrics(self) -> None:
-        from aiohttp import web
-
-        from streamer.metrics import health_app
-
-        settings = self.loaded.settings.metrics
-        app = health_app(self.metrics, settings.stuck_after, self._ready_detail)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        log.info("metrics.started", host=settings.host, port=settings.port)
-        try:
-            await anyio.sleep_forever()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await runner.cleanup()
-
-    def _ready_detail(self) -> dict[str, object]:
-        return {"cursor": self.writer.checkpoint.cursor, "idle": self.metrics.idle}
 
 
 def _pid_alive(pid: object) -> bool:
@@ -333,20 +314,34 @@ async def _claim(
             return checkpoint
 
 
+@dataclass
+class Held:
+    """The checkpoint store, the checkpoint and our lease: kept across a config reload."""
+
+    store: CheckpointStore
+    checkpoint: Checkpoint
+    owner: dict[str, Any]
+
+    async def claim(self, ttl: float) -> None:
+        """Write our owner record (once start-up checks passed; a lost race waits)."""
+        if self.checkpoint.owner is not self.owner:
+            self.checkpoint = await _claim(self.store, self.checkpoint, self.owner, ttl)
+
+    async def release(self) -> None:
+        """On every exit: give up the lease so a restart need not wait for it to expire."""
+        if self.checkpoint.owner is self.owner:
+            self.checkpoint.owner = None
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await self.store.save(self.checkpoint)
+                log.info("checkpoint.saved", cursor=self.checkpoint.cursor)
+
+
 @contextlib.asynccontextmanager
-async def open_runtime(
-    loaded: LoadedConfig,
-    *,
-    metrics: Metrics,
-    sinks: dict[str, Sink] | None = None,
-    store: CheckpointStore | None = None,
-    transport: Any = None,
-    clock: Callable[[], float] = time.time,
-) -> AsyncIterator[Runtime]:
-    """Open store, checkpoint, sinks, source; recover; yield; close in reverse."""
+async def hold_checkpoint(
+    loaded: LoadedConfig, *, state: RunState | None = None, store: CheckpointStore | None = None
+) -> AsyncIterator[Held]:
+    """Open the store, read the checkpoint, wait for the lease; release it on every exit."""
     settings = loaded.settings
-    register_secrets(loaded.secrets())
-    stages = build_pipeline(settings.pipeline)
     async with contextlib.AsyncExitStack() as stack:
         store = store or build_store(settings)
         stack.push_async_callback(store.aclose)
@@ -355,25 +350,48 @@ async def open_runtime(
             check()
         checkpoint = await store.load() or Checkpoint()
         owner = {"id": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
+        if state is not None:  # a lock held by a daemon still starting shows no owner yet
+            state.enter(State.WAITING_FOR_LEASE if checkpoint.owner else State.STARTING,
+                        waiting_for="lease")
         checkpoint = await _acquire(store, checkpoint, owner, settings.checkpoint.lease_ttl)
+        if state is not None:
+            state.enter(State.STARTING, waiting_for="sinks")
+        held = Held(store, checkpoint, owner)
+        stack.push_async_callback(held.release)
+        yield held
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    loaded: LoadedConfig,
+    *,
+    metrics: Metrics,
+    held: Held | None = None,
+    state: RunState | None = None,
+    sinks: dict[str, Sink] | None = None,
+    store: CheckpointStore | None = None,
+    transport: Any = None,
+    clock: Callable[[], float] = time.time,
+) -> AsyncIterator[Runtime]:
+    """Open sinks and source on the held checkpoint (or hold it here); recover; yield;
+    close in reverse. A reload opens a new Runtime on the same ``held``."""
+    settings = loaded.settings
+    register_secrets(loaded.secrets())
+    stages = build_pipeline(settings.pipeline)
+    async with contextlib.AsyncExitStack() as stack:
+        if held is None:
+            held = await stack.enter_async_context(
+                hold_checkpoint(loaded, state=state, store=store)
+            )
         if sinks is None:
             sinks = {s.name: build_sink(s) for s in loaded.services}
         for sink in sinks.values():
             stack.push_async_callback(sink.aclose)
         async with anyio.create_task_group() as tg:
             for sink in sinks.values():
-                tg.start_soon(_open_sink, sink)
-        checkpoint = await _claim(store, checkpoint, owner, settings.checkpoint.lease_ttl)
-
-        async def release() -> None:
-            """On every exit: give up the lease so a restart need not wait for it to expire."""
-            if checkpoint.owner is owner:
-                checkpoint.owner = None
-                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                    await store.save(checkpoint)
-                    log.info("checkpoint.saved", cursor=checkpoint.cursor)
-
-        stack.push_async_callback(release)
+                tg.start_soon(_open_sink, sink, state)
+        await held.claim(settings.checkpoint.lease_ttl)
+        store, checkpoint, owner = held.store, held.checkpoint, held.owner
 
         def on_written(sink: str, obj: BatchObject, outcome: PutOutcome, seconds: float) -> None:
             metrics.written_objects.labels(sink, outcome.value).inc()
@@ -399,6 +417,8 @@ async def open_runtime(
             sink_factory=sink_factory,
         )
         writer.metrics = metrics
+        if state is not None:
+            state.enter(State.RECOVERING if checkpoint.intents else State.STARTING)
         recovered = await writer.recover()
         prefixes = {s.name: s.prefix for s in loaded.services}
         fallback = settings.firehose.prefix.strip("/")
@@ -445,7 +465,6 @@ async def open_runtime(
             checkpoint=store.label,
             recovered=recovered,
         )
-        metrics.ready = True
         metrics.up.set(1)
         notify("READY=1")
         rt = Runtime(
@@ -457,5 +476,4 @@ async def open_runtime(
             with count_retries(metrics):
                 yield rt
         finally:
-            metrics.ready = False
             metrics.up.set(0)

@@ -3,7 +3,11 @@
 It reads the checkpoint through the configured store (file, S3 or Azure), never writes
 it, and prints: the cursor and the time encoded in it, how far that is behind now, the
 intents a crashed run left open, the dedupe window, the last batch per service, the
-totals, and who holds the lease. ``--json`` prints one object whose keys are stable, for
+totals, and who holds the lease. With ``metrics.port`` set it also asks the daemon's
+``/readyz`` on this host for its run state (``starting``, ``waiting_for_lease`` and what
+start-up waits for, ``recovering``, ``running``, ``draining``): the checkpoint cannot
+say that, since a daemon waiting for the lease has not written it yet. ``--json`` prints
+one object whose keys are stable, for
 scripts and monitoring. No checkpoint yet is not an error (exit 0); a corrupt or
 unreadable one is a one-line error (exit 1), left untouched.
 """
@@ -23,6 +27,7 @@ from streamer.ids import id_datetime, id_seconds
 
 RETENTION_DAYS = 90
 STATUS_VERSION = 1
+PROBE_TIMEOUT = 2.0
 
 
 def _age(iso: str | None, now: float) -> float | None:
@@ -40,8 +45,12 @@ def status_document(
     store_label: str,
     *,
     now: float | None = None,
+    daemon: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The stable ``--json`` form: every key is always present (null when unknown)."""
+    """The stable ``--json`` form: every key is always present (null when unknown).
+
+    ``daemon`` is what the local daemon's ``/readyz`` said (None: not asked or no answer).
+    """
     now = time.time() if now is None else now
     settings = loaded.settings
     doc: dict[str, Any] = {
@@ -60,6 +69,7 @@ def status_document(
         "updated_at": None,
         "lease": {"held": False, "age_seconds": None, "ttl_seconds": settings.checkpoint.lease_ttl},
         "services": [s.label for s in loaded.services],
+        "daemon": daemon,
     }
     if checkpoint is None:
         return doc
@@ -128,6 +138,14 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
     ck = doc["checkpoint"]
     w = out.write
     w(f"checkpoint: {ck['where']}\n")
+    daemon = doc.get("daemon")
+    if daemon:
+        state = daemon.get("state") or "unknown"
+        if daemon.get("waiting_for"):
+            state += f", waiting for {daemon['waiting_for']}"
+        if daemon.get("stuck"):
+            state += ", STUCK: no progress for metrics.stuck_after"
+        w(f"  daemon:   {state} ({daemon['url']})\n")
     if not ck["exists"]:
         w("  no checkpoint yet: the daemon has not run, or not committed a batch\n")
         w(f"  services: {', '.join(doc['services']) or 'none'}\n")
@@ -187,9 +205,29 @@ async def print_status(loaded: LoadedConfig, *, as_json: bool, out: TextIO | Non
         checkpoint = await store.load()
     finally:
         await store.aclose()
-    doc = status_document(loaded, checkpoint, store.label)
+    doc = status_document(loaded, checkpoint, store.label, daemon=await probe_daemon(loaded))
     if as_json:
         out.write(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode() + "\n")
     else:
         render_text(doc, out)
     return 0
+
+
+async def probe_daemon(loaded: LoadedConfig) -> dict[str, Any] | None:
+    """The run state from the local daemon's ``/readyz``; None without metrics.port or answer."""
+    metrics = loaded.settings.metrics
+    if metrics.port is None:
+        return None
+    import httpx
+
+    host = metrics.host if metrics.host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+    url = f"http://{host}:{metrics.port}/readyz"
+    try:
+        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT) as client:
+            body = (await client.get(url)).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(body, dict) or "state" not in body:
+        return None
+    keys = ("state", "waiting_for", "ready", "stuck", "seconds_in_state")
+    return {"url": url, **{k: body.get(k) for k in keys}}

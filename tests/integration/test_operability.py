@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from pathlib import Path
 
 import anyio
@@ -16,6 +17,7 @@ from streamer.app import run
 from streamer.config_loader import parse_settings
 from streamer.errors import RetriableSinkError, RetriableSourceError
 from streamer.metrics import Metrics, error_kind, health_app
+from streamer.runstate import RunState, State
 from streamer.simulator import SimulatorOptions, start_simulator
 
 pytestmark = pytest.mark.anyio
@@ -97,12 +99,13 @@ async def test_metrics_health_and_readiness_over_http(tmp_path: Path) -> None:
                 with anyio.fail_after(30):
                     ready = await wait_until_ready(http)
                     assert ready.json()["ready"] is True
+                    assert ready.json()["state"] == "running"
                     text = await wait_settled(http, metrics)
                     health = await http.get("/healthz")
                     ready = await http.get("/readyz")
             stop.set()
     assert health.status_code == 200
-    assert health.json() == {"status": "alive"}
+    assert health.json() == {"status": "alive", "state": "running"}
     assert ready.status_code == 200
     body = ready.json()
     assert body["stuck"] is False
@@ -132,26 +135,36 @@ async def test_metrics_health_and_readiness_over_http(tmp_path: Path) -> None:
     assert (sample(text, "streamer_checkpoint_retention_days_left") or 0) > 89
     assert (sample(text, "process_resident_memory_bytes") or 0) > 10_000_000
     assert sample(text, "streamer_up") == 1
+    assert sample(text, "streamer_run_state", state="running") == 1
+    assert sample(text, "streamer_run_state", state="starting") == 0
 
 
-async def test_readyz_reports_stuck_and_not_started() -> None:
-    """/readyz is 503 before start-up and when nothing progressed for stuck_after."""
+async def test_probes_follow_the_run_state() -> None:
+    """/readyz is 503 before running and when stuck; /healthz fails only when stuck with work."""
     metrics = Metrics()
-    app = health_app(metrics, stuck_after=0.2, extra=lambda: {"cursor": None})
+    state = RunState(metrics, stuck_after=60)
+    app = health_app(metrics, state)
     async with TestClient(TestServer(app)) as client:
         with anyio.fail_after(10):
-            not_started = await client.get("/readyz")
-            assert not_started.status == 503
-            assert (await not_started.json())["ready"] is False
-            metrics.ready = True
-            metrics.progressed()
+            starting = await client.get("/readyz")
+            assert starting.status == 503
+            assert (await starting.json())["state"] == "starting"
+            metrics.last_progress -= 600  # a long start-up is not a stall
+            assert (await client.get("/healthz")).status == 200
+            state.enter(State.RUNNING)
             assert (await client.get("/readyz")).status == 200
-            await anyio.sleep(0.3)
+            metrics.last_progress -= 61
             stuck = await client.get("/readyz")
             assert stuck.status == 503
             assert (await stuck.json())["stuck"] is True
-            metrics.idle = True
+            assert (await client.get("/healthz")).status == 503
+            metrics.idle = True  # caught up: nothing to do is not stuck
             assert (await client.get("/readyz")).status == 200
+            assert (await client.get("/healthz")).status == 200
+            state.writing_since = time.monotonic() - 61  # but a hanging write is
+            assert (await client.get("/healthz")).status == 503
+            state.enter(State.DRAINING)
+            assert (await client.get("/readyz")).status == 503
             assert (await client.get("/healthz")).status == 200
 
 

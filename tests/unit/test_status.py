@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 NOW = 1_800_000_000.0
 KEYS = {
     "version", "checkpoint", "cursor", "cursor_time", "lag_seconds", "retention_days_left",
-    "intents", "dedupe", "sinks", "totals", "owner", "updated_at", "lease", "services",
+    "intents", "dedupe", "sinks", "totals", "owner", "updated_at", "lease", "services", "daemon",
 }
 
 
@@ -103,6 +103,19 @@ def test_expired_lease_and_text_rendering(tmp_path: Path) -> None:
     assert "seq 7: 1 object(s), 2 event(s)" in text
     assert "lease expired" in text
     assert "local: p/dt=x/a_b.jsonl.gz" in text
+
+
+def test_text_shows_the_daemons_run_state(tmp_path: Path) -> None:
+    """What /readyz said is shown: the state and what start-up waits for."""
+    daemon = {"url": "http://127.0.0.1:9108/readyz", "state": "waiting_for_lease",
+              "waiting_for": "lease", "ready": False, "stuck": False, "seconds_in_state": 3.0}
+    doc = status_document(loaded(tmp_path), None, "file x", now=NOW, daemon=daemon)
+    out = io.StringIO()
+    render_text(doc, out)
+    assert "daemon:   waiting_for_lease, waiting for lease (http://127.0.0.1:9108/readyz)" in (
+        out.getvalue()
+    )
+    assert doc["daemon"]["state"] == "waiting_for_lease"
 
 
 def test_near_retention_warns(tmp_path: Path) -> None:
