@@ -42,13 +42,13 @@ def test_watchdog_interval_is_half_of_watchdog_usec() -> None:
 
 def test_changed_keys_are_dotted_names_never_values(tmp_path: Path) -> None:
     """A rule value, the API key and page size changed: three names, no secret value."""
-    old = loaded_config("http://x", tmp_path, pipeline=[RULE])
+    old = loaded_config("http://127.0.0.1:9", tmp_path, pipeline=[RULE])
     rule = {"filter": {**RULE["filter"], "rule_set": {"op": "and", "rules": [
         {"lhv": "type", "op": "is equal to", "rhv": "source"}]}}}
-    new = loaded_config("http://x", tmp_path, pipeline=[rule],
+    new = loaded_config("http://127.0.0.1:9", tmp_path, pipeline=[rule],
                         source={"api_key": "rotated-key-1234", "page_size": 10})
     assert changed_keys(old, new) == [
         "pipeline[0].filter.rule_set.rules[0].rhv", "source.api_key", "source.page_size"
     ]
-    assert changed_keys(loaded_config("http://x", tmp_path), old) == ["pipeline"]
+    assert changed_keys(loaded_config("http://127.0.0.1:9", tmp_path), old) == ["pipeline"]
     assert changed_keys(old, old) == []
