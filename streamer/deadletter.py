@@ -59,8 +59,10 @@ log = structlog.get_logger("streamer.deadletter")
 RETRY_TARGET_AFTER = 300.0
 #: how many ids one ``sink.event_dead_lettered`` line lists
 LOGGED_IDS = 20
-#: words of a FatalSinkError that mean "this credential may not write there"
-_REFUSED = ("denied", "bad credentials", "credentials found", "403", "401", "Authoriz", "Authentic")
+#: FatalSinkError kinds (streamer.errors) by what they mean for a dead letter
+_CONFLICT = frozenset({"conflict", "content_conflict"})
+_MISSING = frozenset({"no_bucket", "not_found", "NoSuchBucket", "http_404"})
+_REFUSED = frozenset({"bad_credentials", "no_credentials", "AccessDenied"})
 #: a bucket name from an event becomes one safe path segment
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -69,13 +71,17 @@ T = TypeVar("T")
 
 
 def dead_letter_reason(exc: FatalSinkError) -> str | None:
-    """Why a target cannot be written, or None when the error must still stop the daemon."""
-    text = str(exc)
-    if "different content" in text or "escapes the root" in text:
+    """Why a target cannot be written, or None when the error must still stop the daemon.
+
+    Read from the error's ``kind`` (streamer.errors); the message is only a fallback for
+    errors raised without one.
+    """
+    kind, text = exc.kind, str(exc)
+    if kind in _CONFLICT or "different content" in text or "escapes the root" in text:
         return None  # another writer on the same name: investigate, never hide
-    if "does not exist" in text or "not found" in text or "NoSuchBucket" in text:
+    if kind in _MISSING or "does not exist" in text:
         return "no_such_bucket"
-    if any(word in text for word in _REFUSED):
+    if kind in _REFUSED or kind in ("http_401", "http_403"):
         return "forbidden"
     return "rejected"
 

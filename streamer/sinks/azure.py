@@ -105,7 +105,8 @@ class AzureBlobSink:
         if code in ("ContainerNotFound", "ResourceNotFound") or azure_status(exc) == 404:
             return FatalSinkError(
                 f"{where}: container {self.container_name!r} does not exist; create it or "
-                "fix the bucket (container) name"
+                "fix the bucket (container) name",
+                kind="no_bucket",
             )
         if isinstance(exc, ServiceRequestError) and not isinstance(exc, TimeoutError):
             return RetriableSinkError(
@@ -117,7 +118,8 @@ class AzureBlobSink:
             return FatalSinkError(
                 f"{where}: access denied or bad credentials on container "
                 f"{self.container_name!r} (GetContainerProperties {code or status}); check "
-                "the account key in the connection string and the SAS or role permissions"
+                "the account key in the connection string and the SAS or role permissions",
+                kind="bad_credentials",
             )
         return classify(
             exc, label=where, doing="GetContainerProperties", container=self.container_name

@@ -95,13 +95,15 @@ class S3Sink:
         code = error_code(exc)
         if code in ("404", "NoSuchBucket"):
             return FatalSinkError(
-                f"{where}: bucket {self.bucket!r} does not exist; create it or fix the bucket name"
+                f"{where}: bucket {self.bucket!r} does not exist; create it or fix the bucket name",
+                kind="no_bucket",
             )
         if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
             return FatalSinkError(
                 f"{where}: access denied or bad credentials on bucket {self.bucket!r} "
                 f"(HeadBucket {code}); check the access key id, the secret and the IAM policy "
-                "(s3:ListBucket, s3:PutObject, s3:GetObject)"
+                "(s3:ListBucket, s3:PutObject, s3:GetObject)",
+                kind="bad_credentials",
             )
         if code in ("301", "PermanentRedirect", "400", "AuthorizationHeaderMalformed"):
             region = ""
@@ -111,7 +113,8 @@ class S3Sink:
             hint = f" (the bucket is in {region})" if region else ""
             return FatalSinkError(
                 f"{where}: bucket {self.bucket!r} is in another region{hint}; fix the "
-                "credential's region"
+                "credential's region",
+                kind="wrong_region",
             )
         return classify(exc, label=where, doing="HeadBucket", bucket=self.bucket)
 
