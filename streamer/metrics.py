@@ -24,6 +24,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 
@@ -40,6 +41,8 @@ class Metrics:
     """Every metric the daemon exports, on a private registry (tests get their own)."""
 
     def __init__(self) -> None:
+        # no *_created series: they would double the series count for a value nobody reads
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         r = self.registry = CollectorRegistry()
         self.fetched = Counter(
             "streamer_events_fetched",

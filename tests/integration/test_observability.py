@@ -181,3 +181,13 @@ async def scrape_after_first_write(
         if re.search(r'^streamer_events_written_total\{service="local"\} [1-9]', text, re.M):
             return text
         await anyio.sleep(0.1)
+
+
+def test_no_created_series() -> None:
+    """/metrics has no *_created series (they doubled the series count for nothing)."""
+    from streamer.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.fetched.inc()
+    metrics.written_events.labels("local").inc()
+    assert "_created" not in metrics.render().decode()
