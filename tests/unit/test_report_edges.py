@@ -120,3 +120,16 @@ def test_lines_cut_anywhere_decode_the_same(
     cut = scan.scan(str(obj), obj.name, spec)
     assert cut.events_read == whole.events_read == 60
     assert cut.state[0] == whole.state[0]
+
+
+def test_transitions_in_worker_processes_match_in_process(tmp_path: Path) -> None:
+    """Per-lead states merged from worker processes give the in-process transitions report."""
+    events = generate_events(3000, seed=12, end_ts=BASE, span_seconds=3000)
+    cfg = _cfg(tmp_path, events, max_events=1500)
+    args = ("transitions", "-c", cfg, "--start", str(BASE - 1500), "--end", str(BASE + 1),
+            "--type", "recipient")  # fmt: skip
+    alone = report_json(*args, "--workers", "0")
+    pooled = report_json(*args, "--workers", "2", "--max-mb", "0.000001")
+    assert pooled == alone
+    assert alone["leads"] > 0
+    assert alone["status_transitions"]
