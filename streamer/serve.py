@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 import anyio
+import anyio.abc
 import orjson
 import structlog
 from aiohttp import web
@@ -219,13 +220,20 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     return app
 
 
-async def serve(loaded: LoadedConfig, bind: str, port: int) -> None:
-    """Serve until cancelled (SIGINT/SIGTERM in ``main``)."""
+async def serve(
+    loaded: LoadedConfig,
+    bind: str,
+    port: int,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until cancelled (SIGINT/SIGTERM in ``main``); started once it listens."""
     runner = web.AppRunner(build_app(loaded), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, bind, port).start()
         log.info("report_api.started", bind=bind, port=port, reports=len(loaded.settings.reports))
+        task_status.started()
         await anyio.sleep_forever()
     finally:
         await runner.cleanup()
