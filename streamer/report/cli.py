@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
 
 import anyio
 import orjson
@@ -31,16 +30,12 @@ from streamer.report.options import (
     parse_time,
     pick_service,
 )
-from streamer.report.reader import ReadStats, TimeRange
+from streamer.report.reader import TimeRange
 from streamer.report.run import ReadOptions, columns_report, leadconduit_report, read
 from streamer.report.scan import Spec, consumer_for
 from streamer.report.settings import SavedReport, find
 from streamer.report.transitions import TransitionTracker
-from streamer.services import ResolvedService
 from streamer.units import parse_duration
-
-# These differ run to run: stderr only, so JSON output diffs cleanly.
-_RUN_ONLY = ("peak_rss_mb", "worker_kb", "scan_cpu_seconds")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,39 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="processes decoding large objects (default: one per CPU; 0: in this process)",
     )
-    columns = parser.add_argument_group("columns report")
-    columns.add_argument(
-        "--group-by",
-        action="append",
-        default=[],
-        metavar="FIELD",
-        help="dotted event field, or day / hour of the event id (repeatable)",
-    )
-    columns.add_argument("--rules", help="count only events matching this rule set (YAML/JSON)")
-    columns.add_argument("--name", help="run the saved report of this name, id or token")
-    columns.add_argument(
-        "--chart-by",
-        choices=["day", "hour"],
-        help="html: chart buckets (default: hour up to 3 days, else day)",
-    )
-    columns.add_argument(
-        "--chart-columns",
-        action="append",
-        metavar="A,B",
-        help="html: columns to chart (default: source-submitted,source-success,"
-        "recipient-success)",
-    )
-    columns.add_argument(
-        "--sql",
-        choices=["duckdb", "trino"],
-        help="print the report as SQL over the archive table instead of running it",
-    )
-    columns.add_argument(
-        "--columns",
-        action="append",
-        metavar="A,B",
-        help="columns to show, comma-separated (default: all)",
-    )
+    _columns_flags(parser.add_argument_group("columns report"))
     trans = parser.add_argument_group("transitions report")
     trans.add_argument("--scope", help="rule set selecting the events that set a lead's status")
     trans.add_argument(
@@ -135,6 +98,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="all",
         help="how far before --start to look for "
         "each lead's starting status: a duration (30d) or 'all' (default)",
+    )
+
+
+def _columns_flags(group: argparse._ArgumentGroup) -> None:
+    """Flags of the columns report (and its html and sql forms)."""
+    group.add_argument(
+        "--group-by",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="dotted event field, or day / hour of the event id (repeatable)",
+    )
+    group.add_argument("--rules", help="count only events matching this rule set (YAML/JSON)")
+    group.add_argument("--name", help="run the saved report of this name, id or token")
+    group.add_argument(
+        "--chart-by",
+        choices=["day", "hour"],
+        help="html: chart buckets (default: hour up to 3 days, else day)",
+    )
+    group.add_argument(
+        "--chart-columns",
+        action="append",
+        metavar="A,B",
+        help="html: columns to chart (default: source-submitted,source-success,"
+        "recipient-success)",
+    )
+    group.add_argument(
+        "--sql",
+        choices=["duckdb", "trino"],
+        help="print the report as SQL over the archive table instead of running it",
+    )
+    group.add_argument(
+        "--columns",
+        action="append",
+        metavar="A,B",
+        help="columns to show, comma-separated (default: all)",
     )
 
 
@@ -189,7 +188,13 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
         group_by = list(args.group_by)
     service = pick_service(loaded, args.service)
     if args.sql:
-        sys.stdout.write(_sql(args.sql, loaded, service, start, end, group_by, columns, rules))
+        from streamer.report.sql import NotExpressible, report_sql
+
+        try:
+            text = report_sql(args.sql, loaded, service, (start, end), group_by, columns, rules)
+        except NotExpressible as exc:
+            raise UsageError(f"--sql: {exc}; run the report without --sql") from None
+        sys.stdout.write(text)
         return 0
     rng = TimeRange(start, end)
     unit = args.chart_by or ("hour" if end - start <= 3 * 86400 else "day")
@@ -208,7 +213,7 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
             f"--group-by {name}: no event in the range has this field "
             "(use a dotted event path like vars.flow.id, or day / hour)"
         )
-    _note_empty(stats, service, rng)
+    render.note_empty(stats, service, rng)
     rows, total = agg.rows(columns), agg.total(columns)
     if args.format == "html":
         series = [(r["group"][unit], r) for r in over_time.rows(chart)]
@@ -221,7 +226,7 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
         doc = leadconduit_report(saved, rows, total, columns, group_by, rule_doc)
         sys.stdout.write(orjson.dumps([doc], option=orjson.OPT_INDENT_2).decode() + "\n")
     elif args.format == "json":
-        doc = _head(service, rng, stats) | {
+        doc = render.head(service, rng, stats) | {
             "report": "columns",
             "group_by": group_by,
             "columns": columns,
@@ -234,37 +239,8 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
         sys.stdout.write(render.columns_csv(rows, columns, group_by))
     else:
         sys.stdout.write(render.columns_table(rows, total, columns, group_by))
-        _speed(stats, seconds)
+        render.speed(stats, seconds)
     return 0
-
-
-def _sql(
-    dialect: str,
-    loaded: LoadedConfig,
-    service: ResolvedService,
-    start: float,
-    end: float,
-    group_by: list[str],
-    columns: list[str],
-    rules: str | None,
-) -> str:
-    """The DuckDB view and query (or the Trino/Athena query) for this report."""
-    from streamer.report.reader import extra_hours_for
-    from streamer.report.sql import NotExpressible, columns_sql, duckdb_view
-
-    if loaded.settings.layout != "batched":
-        raise UsageError("--sql needs layout: batched (the dt=/hour= partitioned table)")
-    extra = extra_hours_for(loaded.settings.source.lag_window)
-    try:
-        query = columns_sql(dialect, "leadconduit_events", start, end, group_by, columns,  # type: ignore[arg-type]
-                            orjson.loads(rules) if rules else None, extra_hours=extra)  # fmt: skip
-    except NotExpressible as exc:
-        raise UsageError(f"--sql: {exc}; run the report without --sql") from None
-    if dialect == "trino":
-        return "-- table: leadconduit_events (DDL in docs/reports.md)\n" + query
-    scheme = {"local": "", "aws": "s3://", "azure": "az://"}[service.name]
-    base = "/".join(p for p in (service.bucket.rstrip("/"), service.prefix.strip("/")) if p)
-    return duckdb_view(f"{scheme}{base}/dt=*/hour=*/*.jsonl*") + "\n" + query
 
 
 def _chart_columns(args: argparse.Namespace) -> list[str]:
@@ -327,7 +303,7 @@ def _transitions(args: argparse.Namespace, start: float, end: float) -> int:
         lambda: read(loaded, service, TimeRange(read_from, end), rng, spec, tracker, _options(args))
     )
     seconds = time.monotonic() - began
-    _note_empty(stats, service, rng)
+    render.note_empty(stats, service, rng)
     doc = tracker.report()
     if args.format == "json":
         scope_doc = {
@@ -336,47 +312,11 @@ def _transitions(args: argparse.Namespace, start: float, end: float) -> int:
             "rules": args.scope,
             "lookback": args.lookback,
         }
-        sys.stdout.write(
-            render.to_json(
-                _head(service, rng, stats) | doc | {"report": "transitions", "scope": scope_doc}
-            )
-        )
+        extra = {"report": "transitions", "scope": scope_doc}
+        sys.stdout.write(render.to_json(render.head(service, rng, stats) | doc | extra))
     elif args.format == "csv":
         sys.stdout.write(render.transitions_csv(doc))
     else:
         sys.stdout.write(render.transitions_table(doc))
-        _speed(stats, seconds)
+        render.speed(stats, seconds)
     return 0
-
-
-def _head(service: ResolvedService, rng: TimeRange, stats: ReadStats) -> dict[str, Any]:
-    return {
-        "service": service.name,
-        "prefix": service.prefix,
-        "start": iso(rng.start),
-        "end": iso(rng.end),
-        "stats": {k: v for k, v in sorted(vars(stats).items()) if k not in _RUN_ONLY},
-    }
-
-
-def _note_empty(stats: ReadStats, service: ResolvedService, rng: TimeRange) -> None:
-    if stats.events_in_range:
-        return
-    what = "no data objects" if not stats.objects_read else "no events"
-    print(
-        f"streamer report: {what} between {iso(rng.start)} and {iso(rng.end)} in "
-        f"{service.label} prefix={service.prefix or '(none)'}; the report is empty",
-        file=sys.stderr,
-    )
-
-
-def _speed(stats: ReadStats, seconds: float) -> None:
-    rate = stats.events_read / seconds if seconds > 0 else 0.0
-    cpu = stats.scan_cpu_seconds
-    per_cpu = stats.events_read / cpu if cpu > 0 else 0.0
-    print(
-        f"read {stats.objects_read} objects, {stats.bytes_read / 1e6:.1f} MB, "
-        f"{stats.events_read} events in {seconds:.2f}s ({rate:,.0f} events/s), "
-        f"{per_cpu:,.0f} per CPU-second of decoding, peak RSS {stats.peak_rss_mb:.0f} MB",
-        file=sys.stderr,
-    )

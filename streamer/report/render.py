@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from streamer.report.columns import MONEY
+from streamer.report.options import iso
+from streamer.report.reader import ReadStats, TimeRange
+from streamer.services import ResolvedService
 
 TRANSPOSE_MAX_GROUPS = 8
+# These differ run to run: stderr only, so JSON output diffs cleanly.
+RUN_ONLY = ("peak_rss_mb", "worker_kb", "scan_cpu_seconds")
 _NONE = "(none)"
 
 
@@ -136,3 +142,36 @@ def transitions_csv(doc: dict[str, Any]) -> str:
             cells = ["" if item[f] is None else item[f] for f in _TRANSITION]
             writer.writerow([key, *([""] * len(_OVERVIEW)), *cells])
     return buf.getvalue()
+
+
+def head(service: ResolvedService, rng: TimeRange, stats: ReadStats) -> dict[str, Any]:
+    return {
+        "service": service.name,
+        "prefix": service.prefix,
+        "start": iso(rng.start),
+        "end": iso(rng.end),
+        "stats": {k: v for k, v in sorted(vars(stats).items()) if k not in RUN_ONLY},
+    }
+
+
+def note_empty(stats: ReadStats, service: ResolvedService, rng: TimeRange) -> None:
+    if stats.events_in_range:
+        return
+    what = "no data objects" if not stats.objects_read else "no events"
+    print(
+        f"streamer report: {what} between {iso(rng.start)} and {iso(rng.end)} in "
+        f"{service.label} prefix={service.prefix or '(none)'}; the report is empty",
+        file=sys.stderr,
+    )
+
+
+def speed(stats: ReadStats, seconds: float) -> None:
+    rate = stats.events_read / seconds if seconds > 0 else 0.0
+    cpu = stats.scan_cpu_seconds
+    per_cpu = stats.events_read / cpu if cpu > 0 else 0.0
+    print(
+        f"read {stats.objects_read} objects, {stats.bytes_read / 1e6:.1f} MB, "
+        f"{stats.events_read} events in {seconds:.2f}s ({rate:,.0f} events/s), "
+        f"{per_cpu:,.0f} per CPU-second of decoding, peak RSS {stats.peak_rss_mb:.0f} MB",
+        file=sys.stderr,
+    )

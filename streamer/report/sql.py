@@ -18,9 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from streamer.report.columns import KINDS, MONEY, OUTCOMES
+
+if TYPE_CHECKING:
+    from streamer.config_loader import LoadedConfig
+    from streamer.services import ResolvedService
 
 Dialect = Literal["duckdb", "trino"]
 TEXT_COLUMNS = ("id", "type", "outcome")
@@ -254,3 +258,30 @@ def duckdb_view(path_glob: str, name: str = "leadconduit_events") -> str:
         "  format = 'newline_delimited', hive_partitioning = true, union_by_name = true,\n"
         f"  columns = {{{cols}}});\n"
     )
+
+
+def report_sql(
+    dialect: str,
+    loaded: LoadedConfig,
+    service: ResolvedService,
+    span: tuple[float, float],
+    group_by: list[str],
+    columns: list[str],
+    rules: str | None,
+) -> str:
+    """``--sql``: the DuckDB view and query for ``service``, or the Trino/Athena query."""
+    import orjson
+
+    from streamer.report.reader import extra_hours_for
+
+    if loaded.settings.layout != "batched":
+        raise NotExpressible("the per_event layout has no dt=/hour= table; use layout: batched")
+    extra = extra_hours_for(loaded.settings.source.lag_window)
+    doc = orjson.loads(rules) if rules else None
+    query = columns_sql("trino" if dialect == "trino" else "duckdb", "leadconduit_events",
+                        span[0], span[1], group_by, columns, doc, extra_hours=extra)  # fmt: skip
+    if dialect == "trino":
+        return "-- table: leadconduit_events (DDL in docs/reports.md)\n" + query
+    scheme = {"local": "", "aws": "s3://", "azure": "az://"}[service.name]
+    base = "/".join(p for p in (service.bucket.rstrip("/"), service.prefix.strip("/")) if p)
+    return duckdb_view(f"{scheme}{base}/dt=*/hour=*/*.jsonl*") + "\n" + query
