@@ -61,6 +61,8 @@ def status_document(
         "cursor_time": None,
         "lag_seconds": None,
         "retention_days_left": None,
+        "settled": None,
+        "settled_time": None,
         "intents": [],
         "dedupe": {"size": 0, "oldest": None, "newest": None},
         "sinks": {},
@@ -80,6 +82,9 @@ def status_document(
         doc["cursor_time"] = id_datetime(cursor).isoformat()
         doc["lag_seconds"] = round(lag, 1)
         doc["retention_days_left"] = round(RETENTION_DAYS - lag / 86400, 2)
+    if checkpoint.settled:  # re-checks for late-visible events start here
+        doc["settled"] = checkpoint.settled
+        doc["settled_time"] = id_datetime(checkpoint.settled).isoformat()
     doc["intents"] = [
         {
             "seq": intent.seq,
@@ -154,6 +159,9 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
         w(f"  cursor:   {doc['cursor']} ({doc['cursor_time']})\n")
         w(f"  lag:      {_duration(doc['lag_seconds'])} behind now "
           f"({doc['lag_seconds']}s)\n")
+        if doc["settled"]:
+            w(f"  settled:  {doc['settled']} ({doc['settled_time']}; late events "
+              "are looked for above it)\n")
         left = doc["retention_days_left"]
         if left is not None and left < 10:
             w(f"  WARNING:  {left:.1f} days left before LeadConduit's 90-day retention "

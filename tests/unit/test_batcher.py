@@ -303,3 +303,15 @@ def test_state_resets_after_seal() -> None:
     assert batch is not None
     assert batch.covered == (eid(50),)
     assert (batch.objects[0].first_id, batch.objects[0].last_id) == (eid(50), eid(50))
+
+
+def test_settled_only_change_seals_empty_batch_carrying_it() -> None:
+    """A moved settled watermark alone seals an empty batch so it can be committed."""
+    b = make()
+    b.watermark = eid(9)
+    assert b.seal() is not None
+    b.settled = eid(5)
+    batch = b.seal()
+    assert batch is not None
+    assert (batch.objects, batch.watermark, batch.settled) == ((), eid(9), eid(5))
+    assert b.seal() is None

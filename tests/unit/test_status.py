@@ -22,6 +22,7 @@ NOW = 1_800_000_000.0
 KEYS = {
     "version", "checkpoint", "cursor", "cursor_time", "lag_seconds", "retention_days_left",
     "intents", "dedupe", "sinks", "totals", "owner", "updated_at", "lease", "services", "daemon",
+    "settled", "settled_time",
 }
 
 
@@ -49,6 +50,7 @@ def sample_checkpoint(*, updated_ago: float, owner: bool) -> Checkpoint:
     )
     return Checkpoint(
         cursor=cursor,
+        settled=first,
         seen=DedupeWindow([first, cursor]),
         intents=[intent],
         sinks={"local": {"last_key": "p/dt=x/a_b.jsonl.gz", "objects": 3, "events": 12,
@@ -77,6 +79,8 @@ def test_document_with_checkpoint(tmp_path: Path) -> None:
     assert doc["cursor"] == cp.cursor
     assert doc["cursor_time"] == dt.datetime.fromtimestamp(NOW - 3600, tz=dt.UTC).isoformat()
     assert doc["lag_seconds"] == 3600.0
+    assert doc["settled"] == cp.settled
+    assert doc["settled_time"] == dt.datetime.fromtimestamp(NOW - 3700, tz=dt.UTC).isoformat()
     assert 89.9 < doc["retention_days_left"] < 90
     assert doc["intents"] == [{"seq": 7, "objects": 1, "events": 2,
                                "keys": ["p/dt=x/a_b.jsonl.gz"], "watermark": cp.cursor}]

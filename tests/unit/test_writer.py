@@ -396,3 +396,18 @@ async def test_sink_backoff_does_not_block_the_event_loop() -> None:
             await writer.write(make_batch([sid(1)]))
             tg.cancel_scope.cancel()
     assert ticks >= 8
+
+
+async def test_commit_moves_the_settled_watermark_forward_only() -> None:
+    """The batch's settled watermark is committed with it and never moves back."""
+    writer, store, _ = setup()
+    first = make_batch([sid(10)])
+    first = Batch(first.seq, first.objects, first.covered, first.watermark, settled=sid(8))
+    with anyio.fail_after(5):
+        await writer.write(first)
+        assert [c.settled for c in store.history] == [None, sid(8)]  # intent save, commit
+        older = make_batch([sid(11)])
+        await writer.write(Batch(older.seq, older.objects, older.covered, older.watermark,
+                                 settled=sid(7)))  # fmt: skip
+    assert store.history[-1].settled == sid(8)
+    assert store.history[-1].cursor == sid(11)
