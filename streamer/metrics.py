@@ -16,7 +16,6 @@ import anyio
 import anyio.abc
 import stamina.instrumentation as si
 import structlog
-from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -32,6 +31,8 @@ from streamer import version
 from streamer.errors import FatalError, StreamerError
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from streamer.runstate import RunState
 
 log = structlog.get_logger("streamer.metrics")
@@ -188,6 +189,7 @@ def count_retries(metrics: Metrics) -> Iterator[None]:
 
 def health_app(metrics: Metrics, state: RunState) -> web.Application:
     """``/metrics``, ``/healthz`` (alive unless stuck) and ``/readyz`` (running, not stuck)."""
+    from aiohttp import web  # only when a port is set: the server costs ~0.1 s to import
 
     async def metrics_view(_request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -115,6 +115,7 @@ class Processor:
         if page.late:
             stats.late += len(page.events)
         kept = 0
+        dropped: dict[str, int] = {}
         for event in page.events:
             event_id: str = event["id"]
             if not page.late and batcher.crosses_hour(event_id):
@@ -134,8 +135,7 @@ class Processor:
                         dropped_by = stage.name
                         break
             if out is None:
-                stats.dropped[dropped_by] = stats.dropped.get(dropped_by, 0) + 1
-                self.metrics.dropped.labels(dropped_by).inc()
+                dropped[dropped_by] = dropped.get(dropped_by, 0) + 1
             else:
                 kept += 1
             raw = raw_line(out) if out is event else None
@@ -146,6 +146,9 @@ class Processor:
                 await self._seal(batches, "full")
         self.metrics.kept.inc(kept)
         stats.kept += kept
+        for name, count in dropped.items():  # per page: a labelled inc costs ~1 µs
+            stats.dropped[name] = stats.dropped.get(name, 0) + count
+            self.metrics.dropped.labels(name).inc(count)
         batcher.end_page()
         if page.cursor and page.cursor > self.last_main:
             self.last_main = page.cursor

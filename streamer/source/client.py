@@ -22,10 +22,9 @@ import structlog
 
 from streamer import version
 from streamer.errors import FatalSourceError, RetriableSourceError
-from streamer.ids import is_id
 from streamer.retry import backoff
 from streamer.source.budget import RequestBudget
-from streamer.source.decode import PageDecoder
+from streamer.source.decode import PageDecoder, ids_valid
 from streamer.source.netstream import transport_for
 
 log = structlog.get_logger("streamer.source")
@@ -98,11 +97,10 @@ def parse_page(body: bytes, url: str) -> list[dict[str, Any]]:
         raise RetriableSourceError(
             f"malformed page from {url}: expected a JSON array", kind="malformed_page"
         )
-    for event in data:
-        if not isinstance(event, dict) or not is_id(event.get("id")):
-            raise RetriableSourceError(
-                f"malformed page from {url}: an event without a valid id", kind="malformed_page"
-            )
+    if not ids_valid(data):
+        raise RetriableSourceError(
+            f"malformed page from {url}: an event without a valid id", kind="malformed_page"
+        )
     return data
 
 

@@ -11,6 +11,7 @@ a fully decoded dict (decoded only for events that survived the filters).
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Iterable
 from typing import Any, TypedDict
@@ -19,10 +20,10 @@ import msgspec
 import orjson
 
 from streamer.errors import RetriableSourceError
-from streamer.ids import is_id
 
 _full = msgspec.json.Decoder()
 _raws = msgspec.json.Decoder(list[msgspec.Raw])
+_HEX = re.compile(r"[0-9a-f]*")
 _ANY_JSON = (str, int, float, bool, type(None), list[Any])
 
 
@@ -100,12 +101,10 @@ class PageDecoder:
             raise RetriableSourceError(
                 f"malformed page from {url}: expected a JSON array", kind="malformed_page"
             )
-        for event in events:
-            if not isinstance(event, dict) or not is_id(event.get("id")):
-                raise RetriableSourceError(
-                    f"malformed page from {url}: an event without a valid id",
-                    kind="malformed_page",
-                )
+        if not ids_valid(events):
+            raise RetriableSourceError(
+                f"malformed page from {url}: an event without a valid id", kind="malformed_page"
+            )
         return events
 
     def _decode_partial(self, body: bytes) -> list[dict[str, Any]]:
@@ -117,6 +116,20 @@ class PageDecoder:
             event.raw = raw
             out.append(event)
         return out
+
+
+def ids_valid(events: list[Any]) -> bool:
+    """Whether every item is an object whose ``id`` is a 24-hex ObjectId.
+
+    Checked for the whole page at once (one join and one regex match in C) rather than
+    one Python call per event.
+    """
+    try:
+        ids = [event["id"] for event in events]
+        joined = "".join(ids)
+    except (KeyError, TypeError):
+        return False
+    return set(map(len, ids)) <= {24} and _HEX.fullmatch(joined) is not None
 
 
 def full_event(event: dict[str, Any]) -> dict[str, Any]:

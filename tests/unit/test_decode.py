@@ -11,7 +11,7 @@ from streamer.errors import RetriableSourceError
 from streamer.rules import compile_rule_set
 from streamer.rules.paths import rule_paths
 from streamer.simulator import generate_events
-from streamer.source.decode import PageDecoder, PartialEvent, full_event, raw_line
+from streamer.source.decode import PageDecoder, PartialEvent, full_event, ids_valid, raw_line
 
 EVENTS = generate_events(600, seed=41)
 PAGE = orjson.dumps(EVENTS)
@@ -73,6 +73,28 @@ def test_malformed_pages_are_retriable(body: bytes, message: str) -> None:
     """Broken pages raise RetriableSourceError naming what is wrong, in partial mode too."""
     with pytest.raises(RetriableSourceError, match=message):
         PageDecoder({("type",)}).decode(body, "u")
+
+
+GOOD_ID = "6b05acada3d811737835bf9c"
+
+
+@pytest.mark.parametrize(
+    ("events", "valid"),
+    [
+        ([], True),
+        ([{"id": GOOD_ID}, {"id": "6b05acada3d811737835bf9d", "type": "x"}], True),
+        ([{"id": GOOD_ID.upper()}], False),
+        ([{"id": GOOD_ID[:23]}, {"id": GOOD_ID + "0"}], False),
+        ([{"id": GOOD_ID + "\n"}], False),
+        ([{"id": GOOD_ID}, {"id": 7}], False),
+        ([{"id": GOOD_ID}, {"type": "source"}], False),
+        ([{"id": GOOD_ID}, [GOOD_ID]], False),
+        ([GOOD_ID], False),
+    ],
+)
+def test_ids_valid_checks_every_event_of_the_page(events: list[object], valid: bool) -> None:
+    """The page-wide id check rejects any event whose id is missing, not a string or not hex."""
+    assert ids_valid(events) is valid
 
 
 def test_rule_paths_cover_lhvs_templates_and_vars_fallback() -> None:
