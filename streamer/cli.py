@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 
@@ -114,8 +114,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (also used by ``python -m streamer``)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """Entry point; returns the exit code (also used by ``python -m streamer``).
+
+    Without ``argv`` (the ``streamer`` command itself) the process ends here, see
+    :func:`_exit_now`; with ``argv`` (tests, embedding) the code is returned.
+    """
+    if argv is None:
+        _exit_now(_main(sys.argv[1:]))
+    return _main(argv)
+
+
+def _main(argv: Sequence[str]) -> int:
+    argv = list(argv)
     parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -155,15 +165,14 @@ def _command(argv: Sequence[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
-def entry() -> None:
-    """The ``streamer`` command: :func:`main`, then exit without tearing the heap down.
+def _exit_now(code: int) -> NoReturn:
+    """End the process without tearing the heap down.
 
     Freeing every module and object at interpreter exit (the cloud SDKs' service models,
     pydantic's schemas...) costs ~0.3 s of CPU after the work is done. Everything that
-    matters is finished when ``main`` returns (the checkpoint is saved durably, worker
-    threads and processes are joined), so only stdio and logging are flushed first.
+    matters is finished when a command returns (the checkpoint is saved durably, worker
+    threads and processes are joined), so only logging and stdio are flushed first.
     """
-    code = main()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
