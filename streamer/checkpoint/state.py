@@ -10,9 +10,9 @@ not) or, when no sink has it, abandoned so its events are fetched again.
 start there. The dedupe window ``seen`` holds the delivered ids from ``lag_window`` below
 ``settled`` up to the cursor, stored compactly (version 2): the sorted 12-byte ids,
 byte-transposed (all first bytes, then all second bytes...: ids of one second share
-their leading bytes, so the columns are long runs), zlib-compressed, base64. About one
-byte per id; at 1,000 events/s the window is ~260k ids and the document ~0.3 MB. Version
-1 documents (``seen`` as a list of hex ids, no ``settled``) are still read.
+their leading bytes, so the columns are long runs), zlib-compressed, base64: one or two
+bytes per id. At 1,000 events/s the window is ~260k ids, the document 0.3-0.5 MB.
+Version 1 documents (``seen`` as a list of hex ids, no ``settled``) are still read.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def encode_ids(ids: list[str]) -> dict[str, Any]:
     """Sorted hex ids in the compact form described in the module docstring."""
     raw = bytes.fromhex("".join(ids))
     columns = b"".join(raw[i::12] for i in range(12))
-    data = base64.b64encode(zlib.compress(columns, 6)).decode()
+    data = base64.b64encode(zlib.compress(columns, 3)).decode()  # 3: ~4x faster than 6, +12 %
     return {"encoding": SEEN_ENCODING, "count": len(ids), "data": data}
 
 
