@@ -37,6 +37,7 @@ from streamer.metrics import Metrics, serve_health
 from streamer.processor import Processor
 from streamer.progress import Progress
 from streamer.records import Batch, Page
+from streamer.retry import Hurry, hurry_scope
 from streamer.reload import load_new
 from streamer.runstate import RunState, State, watchdog, watchdog_interval
 from streamer.runtime import Runtime, hold_checkpoint, open_runtime
@@ -100,12 +101,16 @@ class Control:
         self._startup: anyio.CancelScope | None = None
         self._reload_cancels_startup = False
         self._drain: Callable[[], None] | None = None
+        #: cuts every backoff wait short on a stop (not on a reload: the daemon goes on)
+        self.hurry: Hurry | None = None
 
     def stop(self) -> None:
         """Drain and exit (SIGTERM, SIGINT, the trigger, caught up)."""
         if not self.stopped:
             self.stopped = True
             notify("STOPPING=1")
+            if self.hurry is not None:
+                self.hurry.set()  # the grace is for making data durable, not for sleeping
             self._interrupt(startup=True)
 
     def reload(self, new: LoadedConfig, changed: list[str]) -> None:
@@ -184,7 +189,7 @@ async def run(
     for warning in loaded.warnings:  # the same lines `streamer check` prints
         log.warning("config.warning", reason=warning)
     try:
-        async with anyio.create_task_group() as outer:
+        async with hurry_scope() as control.hurry, anyio.create_task_group() as outer:
             if handle_signals:
                 await outer.start(_signals, control, outer.cancel_scope, summary, reload)
             if settings.metrics.port is not None:
@@ -321,6 +326,7 @@ async def _pipeline(
                 await rt.writer.write(batch)
                 state.writing_since = None
                 rt.after_commit()
+        await rt.writer.flush()  # the last commit rides on no next intent
 
     state.detail = lambda: {"cursor": rt.writer.checkpoint.cursor, "idle": metrics.idle}
     state.enter(State.RUNNING)

@@ -251,6 +251,9 @@ class BatchSettings(Model):
     max_age: Duration = Field(60.0, gt=0)
     compression: Literal["gzip", "zstd", "none"] = "gzip"
     compression_level: int | None = None
+    #: ceiling of the jittered backoff while a batch's upload or a checkpoint save is retried:
+    #: a store that comes back is used within this long
+    max_backoff: Duration = Field(10.0, gt=0)
 
     @model_validator(mode="after")
     def _level(self) -> BatchSettings:

@@ -167,11 +167,9 @@ class Runtime:
     known: DedupeWindow
     owner: dict[str, Any]
     recovered: dict[str, int] = field(default_factory=dict)
-    _last_save: float = field(default_factory=time.monotonic)
 
     def after_commit(self) -> None:
         """Refresh gauges after each durable batch."""
-        self._last_save = time.monotonic()
         self.sample()
         self.metrics.progressed()
 
@@ -202,9 +200,10 @@ class Runtime:
             while True:
                 await anyio.sleep(min(interval, settings.checkpoint.lease_ttl / 3))
                 now = time.monotonic()
-                if now - self._last_save >= settings.checkpoint.lease_ttl / 3:
+                # the lease heartbeat; it also saves a commit no next batch has carried yet
+                beat = settings.checkpoint.lease_ttl / 3
+                if anyio.current_time() - self.writer.last_save >= beat:
                     await self.writer.save()
-                    self._last_save = now
                 if now - last[0] >= interval:
                     written = self.writer.events_written
                     cursor = self.writer.checkpoint.cursor
@@ -413,6 +412,7 @@ async def open_runtime(
             store,
             checkpoint,
             keep_seconds=src.lag_window + 1,
+            max_backoff=settings.batch.max_backoff,
             on_written=on_written,
             sink_factory=sink_factory,
         )

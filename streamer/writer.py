@@ -7,7 +7,13 @@ For each batch, in order:
 2. upload every object to every target with conditional create, retrying transient
    failures forever with backoff (the bounded streams upstream make the poller wait);
 3. commit: move the cursor to the batch's watermark (and the settled watermark with it),
-   add its ids to the dedupe window, drop the intent, save.
+   add its ids to the dedupe window, drop the intent.
+
+The checkpoint is saved once per batch: the commit of batch N is not saved on its own but
+rides along with the intent save of batch N+1 (or the next lease heartbeat when no batch
+follows, and the final save on drain). Until then the saved intent of N still names its
+objects, and they are all written, so a crash in between is the "all sinks wrote, before
+commit" case: recovery finds every object and commits without writing anything.
 
 After a crash, :meth:`Writer.recover` looks at each intent: an object present in some
 sinks is copied byte for byte from one that has it to those that do not; an object
@@ -29,7 +35,7 @@ from streamer.checkpoint.base import CheckpointStore
 from streamer.checkpoint.state import Checkpoint, Intent, IntentObject
 from streamer.layout import CONTENT_TYPE, decompress
 from streamer.records import Batch, BatchObject, ObjectMeta, PutOutcome
-from streamer.retry import backoff
+from streamer.retry import retrying
 from streamer.sinks.base import Sink
 
 log = structlog.get_logger("streamer.writer")
@@ -53,7 +59,7 @@ class Writer:
         *,
         keep_seconds: float,
         concurrency: int = 16,
-        max_backoff: float = 60.0,
+        max_backoff: float = 10.0,
         on_written: Callable[[str, BatchObject, PutOutcome, float], None] | None = None,
         sink_factory: Callable[[str], Awaitable[Sink]] | None = None,
     ) -> None:
@@ -66,6 +72,10 @@ class Writer:
         self._max_backoff = max_backoff
         self._on_written = on_written
         self._saving = anyio.Lock()
+        self._changes = 0  # commits made in memory
+        self._saved = 0  # commits included in a durable save
+        #: monotonic time of the last durable save (the lease heartbeat reads it)
+        self.last_save = anyio.current_time()
         self.batches = 0
         self.events_written = 0
         self.objects_written = 0
@@ -82,12 +92,19 @@ class Writer:
     async def _put(self, sink_name: str, key: str, data: bytes, meta: ObjectMeta) -> PutOutcome:
         sink = await self._sink(sink_name)
         async with self._limit:
-            async for attempt in backoff(max_backoff=self._max_backoff):
-                with attempt:
-                    if attempt.num > 1:
-                        self.sink_retries += 1
-                    return await sink.put(key, data, meta)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return await retrying(
+                lambda: sink.put(key, data, meta),
+                max_backoff=self._max_backoff,
+                on_retry=self._count_retry,
+            )
+
+    def _count_retry(self, _attempt: int) -> None:
+        self.sink_retries += 1
+
+    @property
+    def pending(self) -> bool:
+        """A commit is in memory but not yet in a durable save."""
+        return self._saved < self._changes
 
     async def save(self) -> None:
         """Save the checkpoint, retrying transient store failures (bucket stores).
@@ -96,12 +113,22 @@ class Writer:
         saves would race (one temp file, or two compare-and-swaps on the same ETag).
         """
         async with self._saving:
-            async for attempt in backoff(max_backoff=self._max_backoff):
-                with attempt:
-                    await self.store.save(self.checkpoint)
+            changes = self._changes
+            await retrying(lambda: self.store.save(self.checkpoint), max_backoff=self._max_backoff)
+            self._saved = max(self._saved, changes)
+            self.last_save = anyio.current_time()
+
+    async def flush(self) -> None:
+        """Save a commit that is still only in memory (on drain, or when idle)."""
+        if self.pending:
+            await self.save()
 
     async def write(self, batch: Batch) -> None:
-        """Intent, upload everywhere, commit. Returns when the batch is durable everywhere."""
+        """Intent, upload everywhere, commit in memory. Returns when the batch is durable.
+
+        Durable means: in every sink, with the intent that names it saved; the commit
+        itself is saved with the next checkpoint save (see the module docstring).
+        """
         started = anyio.current_time()
         intent = Intent(
             seq=batch.seq,
@@ -122,7 +149,7 @@ class Writer:
                         tg.start_soon(self._deliver, sink_name, key, obj)
         elapsed = anyio.current_time() - started
         self._commit(intent, batch.watermark, set(batch.covered), batch)
-        await self.save()
+        self._changes += 1  # saved with the next intent, heartbeat or drain: see module doc
         self.batches += 1
         if batch.objects:
             log.info(

@@ -498,6 +498,9 @@ class SwitchProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.blackholed = False
+        #: while set, new connections are closed at once and open ones on their next bytes
+        #: (a store that is down: the client fails fast and backs off)
+        self.refusing = False
         self.port = 0
 
     @property
@@ -508,11 +511,17 @@ class SwitchProxy:
     async def _pump(self, src: anyio.abc.ByteStream, dst: anyio.abc.ByteStream) -> None:
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             async for chunk in src:
+                if self.refusing:
+                    await src.aclose()
+                    await dst.aclose()
+                    return
                 if not self.blackholed:
                     await dst.send(chunk)
 
     async def _handle(self, client: anyio.abc.ByteStream) -> None:
         async with client:
+            if self.refusing:
+                return
             try:
                 upstream = await anyio.connect_tcp("127.0.0.1", self.upstream_port)
             except OSError:

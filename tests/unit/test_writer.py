@@ -17,6 +17,7 @@ from streamer.dedupe import DedupeWindow
 from streamer.errors import FatalSinkError, RetriableSinkError
 from streamer.layout import batch_key
 from streamer.records import Batch, ObjectMeta, PutOutcome
+from streamer.retry import hurry_scope
 from streamer.sinks.memory import MemorySink
 from streamer.writer import Writer, summary_of
 
@@ -114,7 +115,8 @@ async def test_commit_moves_cursor_fills_seen_and_clears_intent() -> None:
     batch = make_batch([sid(1), sid(3)], dropped=(sid(2),), watermark=sid(5))
     with anyio.fail_after(5):
         await writer.write(batch)
-    assert store.saves == 2
+        await writer.flush()
+    assert store.saves == 2  # the intent, then the commit (flushed: no next batch)
     final = store.history[-1]
     assert final.cursor == sid(5)
     assert set(final.seen) == {sid(1), sid(2), sid(3)}
@@ -139,6 +141,8 @@ async def test_watermark_only_batch_saves_once_and_moves_cursor() -> None:
     batch = Batch(seq=1, objects=(), covered=(), watermark=sid(9))
     with anyio.fail_after(5):
         await writer.write(batch)
+        assert store.saves == 0
+        await writer.flush()
     assert store.saves == 1
     assert store.history[-1].cursor == sid(9)
     assert all(not s.objects for s in sinks.values())
@@ -149,6 +153,7 @@ async def test_cursor_never_moves_backwards() -> None:
     writer, store, _ = setup(Checkpoint(cursor=sid(100)))
     with anyio.fail_after(5):
         await writer.write(make_batch([sid(50)], watermark=sid(60)))
+        await writer.flush()
     assert store.history[-1].cursor == sid(100)
     assert sid(50) in store.history[-1].seen
 
@@ -171,6 +176,7 @@ async def test_replay_reports_already_exists_and_keeps_bytes() -> None:
     )
     with anyio.fail_after(5):
         await again.write(batch)
+        await again.flush()
     assert sorted(outcomes) == [("a", PutOutcome.ALREADY_EXISTS), ("b", PutOutcome.ALREADY_EXISTS)]
     assert {n: dict(s.objects) for n, s in sinks.items()} == before
     assert store2.history[-1].cursor == batch.watermark
@@ -182,6 +188,7 @@ async def test_retriable_sink_error_is_retried() -> None:
     sinks["a"].fail_next = [RetriableSinkError("throttled"), TimeoutError()]
     with anyio.fail_after(5):
         await writer.write(make_batch([sid(1)]))
+        await writer.flush()
     assert writer.sink_retries == 2
     assert len(sinks["a"].objects) == 1
     assert store.history[-1].intents == []
@@ -210,8 +217,61 @@ async def test_object_without_targets_does_not_crash_write() -> None:
     writer, store, _ = setup()
     with anyio.fail_after(5):
         await writer.write(batch)
+        await writer.flush()
     assert store.history[-1].cursor == sid(2)
     assert writer.events_written == 1
+
+
+async def test_checkpoint_is_saved_once_per_batch() -> None:
+    """Back-to-back batches: one save each, the intent of N+1 carrying the commit of N."""
+    writer, store, _ = setup()
+    batches = [make_batch([sid(2 * n + 1), sid(2 * n + 2)]) for n in range(3)]
+    with anyio.fail_after(5):
+        for batch in batches:
+            await writer.write(batch)
+        assert store.saves == 3
+        await writer.flush()
+        await writer.flush()  # nothing pending: no save
+    assert store.saves == 4
+    second = store.history[1]
+    assert second.cursor == batches[0].watermark  # commit of batch 1 ...
+    assert [i.seq for i in second.intents] == [batches[1].seq]  # ... with intent of batch 2
+    assert store.history[-1].intents == []
+    assert store.history[-1].cursor == sid(6)
+
+
+async def test_crash_before_the_carried_commit_is_recovered_without_writing() -> None:
+    """A crash after the uploads, before the next save: recovery commits, writes nothing."""
+    writer, store, sinks = setup()
+    batch = make_batch([sid(1), sid(2)])
+    with anyio.fail_after(5):
+        await writer.write(batch)  # durable: objects everywhere, intent saved, commit not
+        saved = await store.load()
+        assert saved is not None
+        assert saved.cursor is None
+        assert len(saved.intents) == 1
+        before = {n: dict(s.objects) for n, s in sinks.items()}
+        restarted = Writer(sinks, store, saved, keep_seconds=3600)
+        stats = await restarted.recover()
+    assert stats == {"completed": 1, "copied": 0, "abandoned": 0}
+    assert store.history[-1].cursor == batch.watermark
+    assert store.history[-1].intents == []
+    assert {n: dict(s.objects) for n, s in sinks.items()} == before
+
+
+async def test_a_stop_cuts_the_sink_backoff_short() -> None:
+    """Set the run's Hurry while a put waits out a long Retry-After: it retries at once."""
+    writer, _, sinks = setup()
+    sinks["a"].fail_next = [RetriableSinkError("throttled", retry_after=60)]
+    with stamina.set_testing(False), anyio.fail_after(10):
+        async with hurry_scope() as hurry, anyio.create_task_group() as tg:
+            tg.start_soon(writer.write, make_batch([sid(1)]))
+            while sinks["a"].fail_next:  # noqa: ASYNC110 - the first put has not failed yet
+                await anyio.sleep(0.01)
+            await anyio.sleep(0.2)
+            assert not sinks["a"].objects
+            hurry.set()
+    assert len(sinks["a"].objects) == 1
 
 
 # ------------------------------------------------------------------ recovery
@@ -366,6 +426,7 @@ async def test_sink_factory_builds_missing_sinks() -> None:
     with anyio.fail_after(5):
         await writer.write(make_batch([sid(1)]))
         await writer.write(make_batch([sid(2)]))
+        await writer.flush()
     assert sorted(built) == ["a", "b"]
     assert store.history[-1].cursor == sid(2)
 
