@@ -37,8 +37,8 @@ from streamer.metrics import Metrics, serve_health
 from streamer.processor import Processor
 from streamer.progress import Progress
 from streamer.records import Batch, Page
-from streamer.retry import Hurry, hurry_scope
 from streamer.reload import load_new
+from streamer.retry import Hurry, hurry_scope
 from streamer.runstate import RunState, State, watchdog, watchdog_interval
 from streamer.runtime import Runtime, hold_checkpoint, open_runtime
 from streamer.sdnotify import notify
