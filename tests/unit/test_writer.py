@@ -466,9 +466,11 @@ async def test_commit_moves_the_settled_watermark_forward_only() -> None:
     first = Batch(first.seq, first.objects, first.covered, first.watermark, settled=sid(8))
     with anyio.fail_after(5):
         await writer.write(first)
+        await writer.flush()
         assert [c.settled for c in store.history] == [None, sid(8)]  # intent save, commit
         older = make_batch([sid(11)])
         await writer.write(Batch(older.seq, older.objects, older.covered, older.watermark,
                                  settled=sid(7)))  # fmt: skip
+        await writer.flush()
     assert store.history[-1].settled == sid(8)
     assert store.history[-1].cursor == sid(11)
