@@ -13,6 +13,7 @@ from daemon_helpers import API_KEY, archive_ids, duplicates, loaded_config
 from streamer.app import run
 from streamer.errors import FatalSourceError
 from streamer.layout import partition
+from streamer.metrics import Metrics
 from streamer.simulator import SimulatorOptions, start_simulator
 
 pytestmark = pytest.mark.anyio
@@ -103,12 +104,14 @@ async def test_late_visible_events_are_delivered(tmp_path: Path) -> None:
             sim.url, tmp_path, batch={"max_age": "0.5s"}, source={"lag_window": "10m"}
         )
 
-        async def after_late_visible() -> None:
-            await anyio.sleep(4.0)
+        expected = [e["id"] for e in sim.state.all_events()]
+
+        async def all_delivered() -> None:  # ends on the archive, not on a timer
+            while set(archive_ids(tmp_path / "out")) != set(expected):  # noqa: ASYNC110
+                await anyio.sleep(0.2)
 
         with anyio.fail_after(60):
-            summary = await run(loaded, shutdown_trigger=after_late_visible, handle_signals=False)
-        expected = [e["id"] for e in sim.state.all_events()]
+            summary = await run(loaded, shutdown_trigger=all_delivered, handle_signals=False)
     ids = archive_ids(tmp_path / "out")
     assert duplicates(ids) == []
     assert sorted(ids) == sorted(expected)
@@ -159,11 +162,16 @@ async def test_late_events_beyond_the_window_are_counted(tmp_path: Path) -> None
             sim.url, tmp_path, batch={"max_age": "0.5s"}, source={"lag_window": "8s"}
         )
 
-        async def later() -> None:
-            await anyio.sleep(4.0)
+        metrics = Metrics()
+
+        async def one_reported() -> None:  # ends on the counter, not on a timer
+            while metrics.late_beyond._value.get() < 1:  # noqa: ASYNC110
+                await anyio.sleep(0.2)
 
         with anyio.fail_after(60):
-            summary = await run(loaded, shutdown_trigger=later, handle_signals=False)
+            summary = await run(
+                loaded, shutdown_trigger=one_reported, handle_signals=False, metrics=metrics
+            )
     ids = archive_ids(tmp_path / "out")
     assert duplicates(ids) == []
     assert summary.late_beyond >= 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -25,11 +26,23 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+class Clock:
+    """A wall clock the test moves by hand (late visibility without waiting)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @asynccontextmanager
-async def running(**kwargs: Any) -> AsyncIterator[tuple[RunningSimulator, httpx.AsyncClient]]:
+async def running(
+    clock: Callable[[], float] = time.time, **kwargs: Any
+) -> AsyncIterator[tuple[RunningSimulator, httpx.AsyncClient]]:
     kwargs.setdefault("events", 1500)
     async with (
-        start_simulator(SimulatorOptions(**kwargs)) as sim,
+        start_simulator(SimulatorOptions(**kwargs), clock=clock) as sim,
         httpx.AsyncClient(
             base_url=sim.url, auth=("API", kwargs.get("api_key", "demo-key")), headers=JSON
         ) as client,
@@ -346,12 +359,13 @@ async def test_fail_rate_is_deterministic() -> None:
 
 async def test_late_events_appear_later_with_lower_ids() -> None:
     """Late backlog events are invisible at first, then show up below ids already served."""
+    clock = Clock()
     with anyio.fail_after(20):
-        async with running(events=1000, late_fraction=0.2, late_delay=1.0) as (sim, client):
+        async with running(clock, events=1000, late_fraction=0.2, late_delay=1.0) as (sim, client):
             first = await page_all(client)
             assert 700 < len(first) < 900
             assert sim.state.pending_count() == 1000 - len(first)
-            await anyio.sleep(1.2)
+            clock.now += 1.2
             second = await page_all(client)
             assert len(second) == 1000
             late = set(second) - set(first)
@@ -364,12 +378,13 @@ async def test_late_events_appear_later_with_lower_ids() -> None:
 
 async def test_live_rate_adds_events() -> None:
     """With a live rate, new events with current ids keep appearing after the backlog."""
+    clock = Clock()
     with anyio.fail_after(20):
-        async with running(events=100, live_rate=200) as (sim, client):
+        async with running(clock, events=100, live_rate=200) as (sim, client):
             backlog = await page_all(client)
             newer: list[str] = []
             while len(newer) < 50:
-                await anyio.sleep(0.3)
+                clock.now += 0.3
                 newer.extend(await page_all(client, after=(newer or backlog)[-1]))
             assert min(newer) > backlog[-1]
             assert newer == sorted(newer)
