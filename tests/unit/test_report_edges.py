@@ -133,3 +133,18 @@ def test_transitions_in_worker_processes_match_in_process(tmp_path: Path) -> Non
     assert pooled == alone
     assert alone["leads"] > 0
     assert alone["status_transitions"]
+
+
+def test_rules_in_worker_processes_match_in_process(tmp_path: Path) -> None:
+    """A rule set (including a vars-fallback path) filters the same in workers and in-process."""
+    events = generate_events(3000, seed=14, end_ts=BASE, span_seconds=3000)
+    cfg = _cfg(tmp_path, events, max_events=1500)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("op: or\nrules:\n  - {lhv: lead.state, op: is included in, rhv: 'TX,CA'}\n"
+                     "  - {lhv: type, op: is equal to, rhv: source}\n")  # fmt: skip
+    args = ("-c", cfg, "--start", str(BASE - 3000), "--end", str(BASE + 1), "--group-by",
+            "vars.lead.state", "--rules", str(rules))  # fmt: skip
+    alone = report_json(*args, "--workers", "0")
+    pooled = report_json(*args, "--workers", "2", "--max-mb", "0.000001")
+    assert pooled == alone
+    assert 0 < alone["events_counted"] < 3000
