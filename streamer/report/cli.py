@@ -159,8 +159,11 @@ def _main(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if args.what == "transitions":
-        if args.format == "leadconduit":
-            raise UsageError("--format leadconduit is for columns; json is Close's shape")
+        if args.format in ("leadconduit", "html") or args.sql or args.chart_columns:
+            raise UsageError(
+                "--format leadconduit|html, --sql and --chart-columns are for the columns "
+                "report; transitions print table, csv or json (Close's shape)"
+            )
         if args.group_by or args.rules or args.columns or args.name:
             raise UsageError(
                 "--group-by, --rules, --columns and --name are for the columns report; "

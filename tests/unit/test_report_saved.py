@@ -123,3 +123,12 @@ def test_unknown_name_and_mixed_flags_exit_2(cfg: Path) -> None:
                               "--group-by", "type")  # fmt: skip
     assert code == 2
     assert "drop --group-by" in err
+
+
+def test_columns_only_forms_are_refused_for_transitions(cfg: Path) -> None:
+    """--sql, --format html|leadconduit with the transitions report: one line, exit 2."""
+    for extra in (["--sql", "duckdb"], ["--format", "html"], ["--format", "leadconduit"]):
+        code, out, err = run_cli("report", "transitions", "-c", str(cfg), *RANGE, *extra)
+        assert code == 2
+        assert out == ""
+        assert "for the columns report" in err
