@@ -130,7 +130,7 @@ def report_rows(root: Path, ctx: Any) -> list[Any]:
                 ">= 200,000/s; <= 200 MB",
                 out["rss_mb"],
                 f"local gzip, {built['bytes'] / 1e6:.0f} MB, 34 columns by vars.flow.id; "
-                "CPU = decoding (workers); RSS = report + largest worker",
+                "CPU = decoding (workers); RSS = report + all workers",
             )
         )
         ctx.say(rows[-1])

@@ -21,7 +21,7 @@ import math
 import os
 import resource
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 from anyio import to_process
@@ -63,8 +63,8 @@ class ReadStats:
     bytes_read: int = 0
     events_read: int = 0
     events_in_range: int = 0
-    peak_rss_mb: float = 0.0  # of this process and the largest worker process, added
-    worker_kb: int = 0
+    peak_rss_mb: float = 0.0  # this process plus every worker process, each at its peak
+    worker_kb: dict[int, int] = field(default_factory=dict)  # worker pid -> its peak RSS
     scan_cpu_seconds: float = 0.0  # CPU time of the scans (threads and worker processes)
 
 
@@ -165,9 +165,13 @@ class ByteBudget:
             self._changed.notify_all()
 
 
+MAX_DEFAULT_WORKERS = 4
+
+
 def default_workers() -> int:
-    """Worker processes for large objects: one per usable CPU."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """Worker processes for large objects: one per usable CPU, at most 4 (~45 MB each)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, MAX_DEFAULT_WORKERS))
 
 
 async def read_events(
@@ -230,7 +234,7 @@ async def read_events(
                     "(or raise report_api.max_events)"
                 )
             if procs and info.size >= PROCESS_MIN:
-                stats.worker_kb = max(stats.worker_kb, result.peak_rss_kb)
+                stats.worker_kb[result.pid] = result.peak_rss_kb
 
 
     try:
@@ -241,7 +245,7 @@ async def read_events(
     except BaseExceptionGroup as group:
         raise _first_error(group) from None
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    stats.peak_rss_mb = round((own + stats.worker_kb) / 1024, 1)
+    stats.peak_rss_mb = round((own + sum(stats.worker_kb.values())) / 1024, 1)
     return stats
 
 

@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import gc
 import io
+import os
 import resource
 import time
 import typing
@@ -76,6 +77,7 @@ class Result:
     state: Any
     peak_rss_kb: int = 0
     cpu_seconds: float = 0.0
+    pid: int = 0
 
 
 def _tree(paths: Iterable[tuple[str, ...]]) -> dict[str, Any]:
@@ -267,4 +269,4 @@ def _scan(source: bytes | str, key: str, spec: Spec) -> Result:
         if kept:
             consumer.add(kept)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return Result(read, in_range, consumer.state(), peak)
+    return Result(read, in_range, consumer.state(), peak, pid=os.getpid())
