@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=None,
-        help="processes decoding large objects (default: one per CPU, at most 4; 0: in this process)",
+        help="processes decoding large objects (default: one per CPU, at most 4; 0: none)",
     )
     _columns_flags(parser.add_argument_group("columns report"))
     trans = parser.add_argument_group("transitions report")
