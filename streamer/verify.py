@@ -10,23 +10,31 @@ pipeline but are in no object of the service. Exit 0 when clean, 1 otherwise.
 
 Gaps are only counted up to the checkpoint cursor: what is above it has not been
 promised yet. Events the API no longer has (older than 90 days) cannot be checked.
+
+Memory is bounded whatever the archive's size: objects are listed page by page and read
+a few at a time, only their ids are kept, and those go to sorted runs on disk (private
+temp files) that one merge checks for duplicates and gaps (:mod:`streamer.idsort`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
+import msgspec
 import orjson
 
 from streamer.config_loader import LoadedConfig
 from streamer.errors import ConfigError
 from streamer.ids import id_before, is_id, synthetic_id
-from streamer.layout import is_data_key, iter_events
+from streamer.idsort import IdCheck, IdRuns
+from streamer.layout import decompress, is_data_key
 from streamer.services import ResolvedService
 from streamer.sinks.base import Sink
 from streamer.sinks.factory import build_sink
@@ -34,57 +42,55 @@ from streamer.source.leadconduit import api_query
 
 READ_CONCURRENCY = 8
 SHOW = 20
+NOTHING_PROMISED = "no checkpoint cursor yet: nothing promised, no gaps to check"
+
+
+class _Id(msgspec.Struct):
+    """Only the id of an event line: the rest of the line is skipped, not decoded."""
+
+    id: Any = None
+
+
+_decode_id = msgspec.json.Decoder(_Id).decode
 
 
 @dataclass
 class ServiceReport:
-    """What one service holds."""
+    """What one service holds. Counts are exact; id and key lists show the first few."""
 
     name: str
     label: str
     objects: int = 0
     events: int = 0
     bytes: int = 0
-    ids: dict[str, str] = field(default_factory=dict)
+    unique_ids: int = 0
+    lowest: str | None = None
+    duplicate_count: int = 0
     duplicates: dict[str, list[str]] = field(default_factory=dict)
     bad_objects: list[str] = field(default_factory=list)
+    gap_count: int | None = None
     gaps: list[str] | None = None
     expected: int | None = None
-
-    def add(self, key: str, events: Iterable[dict[str, Any]]) -> None:
-        """Account for the events of one object."""
-        for event in events:
-            self.events += 1
-            event_id = event.get("id") if isinstance(event, dict) else None
-            if not isinstance(event_id, str):
-                self.bad_objects.append(f"{key}: an event without an id")
-                continue
-            first = self.ids.get(event_id)
-            if first is None:
-                self.ids[event_id] = key
-            else:
-                self.duplicates.setdefault(event_id, [first]).append(key)
 
     @property
     def clean(self) -> bool:
         """No duplicates, no gaps, no unreadable objects."""
-        return not self.duplicates and not self.gaps and not self.bad_objects
+        return not self.duplicate_count and not self.gap_count and not self.bad_objects
 
     def as_dict(self) -> dict[str, Any]:
         """Stable ``--json`` form (lists are capped; counts are exact)."""
-        dups = sorted(self.duplicates)
         return {
             "service": self.name,
             "label": self.label,
             "objects": self.objects,
             "events": self.events,
-            "unique_ids": len(self.ids),
+            "unique_ids": self.unique_ids,
             "bytes": self.bytes,
-            "duplicates": len(dups),
-            "duplicate_ids": {i: self.duplicates[i] for i in dups[:SHOW]},
+            "duplicates": self.duplicate_count,
+            "duplicate_ids": {i: self.duplicates[i] for i in sorted(self.duplicates)[:SHOW]},
             "bad_objects": self.bad_objects[:SHOW],
             "expected": self.expected,
-            "gaps": None if self.gaps is None else len(self.gaps),
+            "gaps": self.gap_count,
             "gap_ids": None if self.gaps is None else self.gaps[:SHOW],
             "clean": self.clean,
         }
@@ -101,33 +107,94 @@ def is_archive_key(key: str, prefix: str) -> bool:
     return len(parts) == 2 and is_id(parts[1][: -len(".json")])
 
 
-async def scan_service(sink: Sink, service: ResolvedService) -> ServiceReport:
-    """List and read every data object of one service, a few at a time."""
-    report = ServiceReport(service.name, service.label)
-    prefix = service.prefix.strip("/")
-    keys = [
-        (info.key, info.size)
-        async for info in sink.list(f"{prefix}/" if prefix else "")
-        if is_archive_key(info.key, prefix)
-    ]
-    limiter = anyio.CapacityLimiter(READ_CONCURRENCY)
+def object_ids(data: bytes, key: str) -> list[str]:
+    """The ids of one object's events (ValueError for an undecodable object or line)."""
+    raw = decompress(data, key)
+    lines = [raw] if key.endswith(".json") else [line for line in raw.splitlines() if line]
+    ids = []
+    for line in lines:
+        event_id = _decode_id(line).id
+        if not isinstance(event_id, str) or not is_id(event_id):
+            raise ValueError("an event without a valid id")
+        ids.append(event_id)
+    return ids
 
-    async def read(key: str, size: int) -> None:
-        async with limiter:
-            data = await sink.get(key)
-        try:
-            events = iter_events(data, key)
-        except (ValueError, OSError, orjson.JSONDecodeError) as exc:
-            report.bad_objects.append(f"{key}: cannot decode ({type(exc).__name__})")
-            return
-        report.objects += 1
-        report.bytes += size
-        report.add(key, events)
+
+@dataclass
+class _Scan:
+    """One service's scan: the report, its sorted id runs and its object-number -> key file."""
+
+    report: ServiceReport
+    runs: IdRuns
+    keys: Path
+
+
+async def scan_service(sink: Sink, service: ResolvedService, work: Path) -> _Scan:
+    """Stream every data object of one service (a few at a time) into sorted id runs.
+
+    Keys are listed in pages and read as they come; only the ids go on, to disk.
+    """
+    report = ServiceReport(service.name, service.label)
+    runs = IdRuns(work)
+    keys_path = work / "keys.txt"
+    prefix = service.prefix.strip("/")
+    send, receive = anyio.create_memory_object_stream[tuple[int, str, int]](READ_CONCURRENCY)
+
+    async def lister() -> None:
+        with send, keys_path.open("w", encoding="utf-8") as keys:
+            number = 0
+            async for info in sink.list(f"{prefix}/" if prefix else ""):
+                if is_archive_key(info.key, prefix):
+                    keys.write(info.key + "\n")
+                    await send.send((number, info.key, info.size))
+                    number += 1
+
+    async def reader(items: Any) -> None:
+        async with items:
+            async for number, key, size in items:
+                data = await sink.get(key)
+                try:
+                    ids = await anyio.to_thread.run_sync(object_ids, data, key)
+                except (ValueError, OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    report.bad_objects.append(f"{key}: cannot decode ({exc})")
+                    continue
+                report.objects += 1
+                report.bytes += size
+                report.events += len(ids)
+                for event_id in ids:
+                    runs.add(event_id, number)
+                low = min(ids, default=None)
+                if low is not None and (report.lowest is None or low < report.lowest):
+                    report.lowest = low
 
     async with anyio.create_task_group() as tg:
-        for key, size in keys:
-            tg.start_soon(read, key, size)
-    return report
+        tg.start_soon(lister)
+        with receive:
+            for _ in range(READ_CONCURRENCY):
+                tg.start_soon(reader, receive.clone())
+    return _Scan(report, runs, keys_path)
+
+
+def _check(scan: _Scan, expected: IdRuns | None) -> None:
+    """Merge the runs: duplicates (and gaps against ``expected``) into the report."""
+    check = IdCheck(show=SHOW)
+    check.run(scan.runs.merged(), expected.merged() if expected is not None else None)
+    report = scan.report
+    report.unique_ids = check.unique
+    report.duplicate_count = check.duplicate_count
+    wanted = {n for holders in check.duplicates.values() for n in holders}
+    names: dict[int, str] = {}
+    with scan.keys.open(encoding="utf-8") as keys:
+        for number, line in enumerate(keys):
+            if number in wanted:
+                names[number] = line.rstrip("\n")
+    report.duplicates = {
+        event_id: [names[n] for n in holders] for event_id, holders in check.duplicates.items()
+    }
+    if expected is not None:
+        report.expected = expected.count
+        report.gap_count = check.gap_count
+        report.gaps = check.gaps
 
 
 def _start(loaded: LoadedConfig, reports: list[ServiceReport], after_id: str | None) -> str | None:
@@ -138,12 +205,12 @@ def _start(loaded: LoadedConfig, reports: list[ServiceReport], after_id: str | N
         return start.after_id
     if start.at is not None:
         return synthetic_id(start.at.timestamp())
-    lowest = min((min(r.ids) for r in reports if r.ids), default=None)
+    lowest = min((r.lowest for r in reports if r.lowest), default=None)
     return id_before(lowest) if lowest else None
 
 
-async def expected_ids(loaded: LoadedConfig, after_id: str, upto: str) -> list[str]:
-    """Ids in ``(after_id, upto]`` that the API returns and the pipeline keeps."""
+async def expected_ids(loaded: LoadedConfig, after_id: str, upto: str, into: IdRuns) -> None:
+    """Ids in ``(after_id, upto]`` that the API returns and the pipeline keeps, into runs."""
     from streamer.source.client import LeadConduitClient
     from streamer.stages.base import build_pipeline, run_pipeline
 
@@ -153,7 +220,6 @@ async def expected_ids(loaded: LoadedConfig, after_id: str, upto: str) -> list[s
         src.base_url, src.api_key.get_secret_value(), timeout=src.timeout,
         max_backoff=min(src.max_backoff, 10.0), attempts=8,
     )
-    kept: list[str] = []
     cursor = after_id
     try:
         while True:
@@ -163,11 +229,11 @@ async def expected_ids(loaded: LoadedConfig, after_id: str, upto: str) -> list[s
             for event in page:
                 event_id = event["id"]
                 if event_id > upto:
-                    return kept
+                    return
                 if run_pipeline(stages, event) is not None:
-                    kept.append(event_id)
+                    into.add(event_id)
             if len(page) < src.page_size or page[-1]["id"] <= cursor:
-                return kept
+                return
             cursor = page[-1]["id"]
     finally:
         with anyio.CancelScope(shield=True):
@@ -194,13 +260,40 @@ async def verify(
     finally:
         await store.aclose()
     cursor = checkpoint.cursor if checkpoint else None
-    reports: list[ServiceReport] = [ServiceReport(s.name, s.label) for s in services]
+    with tempfile.TemporaryDirectory(prefix="streamer-verify-") as tmp:  # 0700
+        scans = await _scan_all(services, Path(tmp))
+        reports = [scan.report for scan in scans]
+        facts: dict[str, Any] = {
+            "cursor": cursor,
+            "open_intents": len(checkpoint.intents) if checkpoint else 0,
+            "source_checked": False,
+            "from_id": None,
+        }
+        expected: IdRuns | None = None
+        if source:
+            start = _start(loaded, reports, after_id)
+            if cursor is None or start is None:
+                facts["source_note"] = NOTHING_PROMISED
+            else:
+                facts["source_checked"] = True
+                facts["from_id"] = start
+                (Path(tmp) / "expected").mkdir()
+                expected = IdRuns(Path(tmp) / "expected")
+                await expected_ids(loaded, start, cursor, expected)
+        for scan in scans:
+            await anyio.to_thread.run_sync(_check, scan, expected)
+    return reports, facts
+
+
+async def _scan_all(services: list[ResolvedService], work: Path) -> list[_Scan]:
+    scans: list[_Scan | None] = [None] * len(services)
 
     async def one(index: int, svc: ResolvedService) -> None:
         sink = build_sink(svc)
+        (work / str(index)).mkdir()
         try:
             await sink.open()
-            reports[index] = await scan_service(sink, svc)
+            scans[index] = await scan_service(sink, svc, work / str(index))
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                 await sink.aclose()
@@ -208,24 +301,7 @@ async def verify(
     async with anyio.create_task_group() as tg:
         for index, svc in enumerate(services):
             tg.start_soon(one, index, svc, name=f"verify {svc.name}")
-    facts: dict[str, Any] = {
-        "cursor": cursor,
-        "open_intents": len(checkpoint.intents) if checkpoint else 0,
-        "source_checked": False,
-        "from_id": None,
-    }
-    if source:
-        start = _start(loaded, reports, after_id)
-        if cursor is None or start is None:
-            facts["source_note"] = "no checkpoint cursor yet: nothing promised, no gaps to check"
-        else:
-            facts["source_checked"] = True
-            facts["from_id"] = start
-            wanted = await expected_ids(loaded, start, cursor)
-            for report in reports:
-                report.expected = len(wanted)
-                report.gaps = [i for i in wanted if i not in report.ids]
-    return reports, facts
+    return [scan for scan in scans if scan is not None]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -248,9 +324,9 @@ def _render(reports: list[ServiceReport], facts: dict[str, Any], out: Any) -> No
     w(f"checkpoint cursor: {facts['cursor'] or 'none'}; open intents: {facts['open_intents']}\n")
     for r in reports:
         verdict = "ok" if r.clean else "PROBLEMS"
-        gaps = "" if r.gaps is None else f", {len(r.gaps)} gap(s) of {r.expected} expected"
+        gaps = "" if r.gap_count is None else f", {r.gap_count} gap(s) of {r.expected} expected"
         w(f"{verdict:8} {r.label}: {r.objects} object(s), {r.events} event(s), "
-          f"{len(r.duplicates)} duplicate id(s){gaps}\n")
+          f"{r.duplicate_count} duplicate id(s){gaps}\n")
         for event_id in sorted(r.duplicates)[:SHOW]:
             w(f"  duplicate {event_id} in {', '.join(r.duplicates[event_id])}\n")
         for event_id in (r.gaps or [])[:SHOW]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import anyio.to_thread
@@ -31,6 +32,12 @@ from streamer.fsutil import (
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
 
 _TMP = ".tmp-"
+#: listed objects handed from the walking thread to the event loop at a time
+LIST_CHUNK = 1000
+
+
+def _take(items: Iterator[ObjectInfo], count: int) -> list[ObjectInfo]:
+    return list(itertools.islice(items, count))
 
 
 class LocalSink:
@@ -119,26 +126,37 @@ class LocalSink:
         return await anyio.to_thread.run_sync(self._path(key).read_bytes)
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
-        """Objects under ``prefix`` in key order (temporary files are skipped)."""
-        infos = await anyio.to_thread.run_sync(self._list, prefix)
-        for info in infos:
-            yield info
+        """Objects under ``prefix`` in key order (temporary files are skipped).
 
-    def _list(self, prefix: str) -> Sequence[ObjectInfo]:
+        The tree is walked lazily, one sorted directory at a time, and handed over in
+        chunks: memory follows the largest directory (an hour of batches), not the archive.
+        """
+        walk = self._walk(prefix)
+        while chunk := await anyio.to_thread.run_sync(_take, walk, LIST_CHUNK):
+            for info in chunk:
+                yield info
+
+    def _walk(self, prefix: str) -> Iterator[ObjectInfo]:
         base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
-        if not base.exists():
-            return []
-        out: list[ObjectInfo] = []
-        for dirpath, _dirs, files in os.walk(base):
-            for fname in files:
-                if fname.startswith(_TMP):
-                    continue
-                full = Path(dirpath) / fname
-                key = full.relative_to(self.root).as_posix()
+        if not base.is_dir():
+            return
+        yield from self._walk_dir(base, prefix)
+
+    def _walk_dir(self, directory: Path, prefix: str) -> Iterator[ObjectInfo]:
+        # a directory sorts as "name/" so the walk yields keys in plain string order
+        entries = sorted(
+            (entry.name + "/" if entry.is_dir() else entry.name, entry)
+            for entry in os.scandir(directory)
+        )
+        for name, entry in entries:
+            if name.endswith("/"):
+                key = Path(entry.path).relative_to(self.root).as_posix() + "/"
+                if key.startswith(prefix) or prefix.startswith(key):
+                    yield from self._walk_dir(Path(entry.path), prefix)
+            elif not name.startswith(_TMP):
+                key = Path(entry.path).relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    out.append(ObjectInfo(key, full.stat().st_size))
-        out.sort(key=lambda o: o.key)
-        return out
+                    yield ObjectInfo(key, entry.stat().st_size)
 
     async def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
