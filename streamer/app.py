@@ -18,11 +18,10 @@ way and starts a new one on the same checkpoint, lease and health server.
 from __future__ import annotations
 
 import contextlib
-import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -30,6 +29,7 @@ import structlog
 
 from streamer.batcher import Batcher
 from streamer.config_loader import LoadedConfig
+from streamer.control import Control, signals, trigger
 from streamer.errors import StreamerError
 from streamer.gctune import steady_state
 from streamer.ids import id_seconds
@@ -37,16 +37,13 @@ from streamer.metrics import Metrics, serve_health
 from streamer.processor import Processor
 from streamer.progress import Progress
 from streamer.records import Batch, Page
-from streamer.reload import load_new
-from streamer.retry import Hurry, hurry_scope
+from streamer.retry import hurry_scope
 from streamer.runstate import RunState, State, watchdog, watchdog_interval
 from streamer.runtime import Runtime, hold_checkpoint, open_runtime
-from streamer.sdnotify import notify
 
 log = structlog.get_logger("streamer.app")
 PAGE_BUFFER = 4
 BATCH_BUFFER = 2
-T = TypeVar("T")
 
 
 @dataclass
@@ -72,6 +69,10 @@ class RunSummary:
         rate = self.fetched / self.seconds if self.seconds else 0.0
         return {**self.__dict__, "events_per_second": round(rate, 1)}
 
+    def force(self) -> None:
+        """A second signal cut the drain short (exit status 1)."""
+        self.forced = True
+
     def add(self, processor: Processor, rt: Runtime) -> None:
         """Add one pipeline's counts (a reload runs several in one process)."""
         stats = processor.stats
@@ -87,71 +88,6 @@ class RunSummary:
         self.late_caught += rt.source.late_caught
         self.late_beyond += rt.source.late_beyond
         self.cursor = rt.writer.checkpoint.cursor
-
-
-class Control:
-    """Stop and reload requests, routed to what runs now: a start-up is cancelled, a
-    running pipeline is drained (its open batch flushed and committed)."""
-
-    def __init__(self, state: RunState, current: LoadedConfig) -> None:
-        self.state = state
-        self.current = current
-        self.stopped = False
-        self.pending: tuple[LoadedConfig, list[str]] | None = None
-        self._startup: anyio.CancelScope | None = None
-        self._reload_cancels_startup = False
-        self._drain: Callable[[], None] | None = None
-        #: cuts every backoff wait short on a stop (not on a reload: the daemon goes on)
-        self.hurry: Hurry | None = None
-
-    def stop(self) -> None:
-        """Drain and exit (SIGTERM, SIGINT, the trigger, caught up)."""
-        if not self.stopped:
-            self.stopped = True
-            notify("STOPPING=1")
-            if self.hurry is not None:
-                self.hurry.set()  # the grace is for making data durable, not for sleeping
-            self._interrupt(startup=True)
-
-    def reload(self, new: LoadedConfig, changed: list[str]) -> None:
-        """Drain and restart on ``new`` (what changed accumulates over repeated SIGHUPs)."""
-        if self.pending is not None:
-            changed = sorted({*self.pending[1], *changed})
-        self.pending, self.current = (new, changed), new
-        notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
-        self._interrupt(startup=self._reload_cancels_startup)
-
-    def take(self) -> tuple[LoadedConfig, list[str]] | None:
-        """The accepted new config, once."""
-        pending, self.pending = self.pending, None
-        return pending
-
-    def _interrupt(self, *, startup: bool) -> None:
-        if self._drain is not None:
-            self._drain()
-        elif startup and self._startup is not None:
-            self._startup.cancel()
-
-    async def start_up(self, opening: Awaitable[T], *, reloadable: bool) -> T | None:
-        """Await ``opening``; None when a stop (or, if ``reloadable``, a reload) cancelled it."""
-        with anyio.CancelScope() as scope:
-            self._startup, self._reload_cancels_startup = scope, reloadable
-            try:
-                return await opening
-            finally:
-                self._startup = None
-        return None
-
-    @contextlib.contextmanager
-    def running(self, drain: Callable[[], None]) -> Iterator[None]:
-        """While a pipeline runs, requests drain it (one that came early drains at once)."""
-        self._drain = drain
-        if self.stopped or self.pending is not None:
-            drain()
-        try:
-            yield
-        finally:
-            self._drain = None
 
 
 async def run(
@@ -191,7 +127,7 @@ async def run(
     try:
         async with hurry_scope() as control.hurry, anyio.create_task_group() as outer:
             if handle_signals:
-                await outer.start(_signals, control, outer.cancel_scope, summary, reload)
+                await outer.start(signals, control, outer.cancel_scope, summary.force, reload)
             if settings.metrics.port is not None:
                 await outer.start(
                     serve_health, metrics, state, settings.metrics.host, settings.metrics.port
@@ -200,7 +136,7 @@ async def run(
             if interval is not None:
                 outer.start_soon(watchdog, state, interval, name="watchdog")
             if shutdown_trigger is not None:
-                outer.start_soon(_trigger, shutdown_trigger, control, name="trigger")
+                outer.start_soon(trigger, shutdown_trigger, control, name="trigger")
             with Progress(mode="bar" if progress else "none") as bar:
                 await _serve(loaded, control, summary, bar, until_caught_up, on_reload, overrides)
             outer.cancel_scope.cancel()
@@ -219,7 +155,11 @@ async def _serve(
     on_reload: Callable[[LoadedConfig], None] | None,
     overrides: dict[str, Any],
 ) -> None:
-    """Hold the checkpoint; run pipelines on it until stopped, one per accepted reload."""
+    """Hold the checkpoint; run pipelines on it until stopped, one per accepted reload.
+
+    A reloaded config that passed validation can still fail to open (a sink refuses it):
+    that is logged as ``config.reload_failed`` and the previous config is opened again.
+    """
     state, store = control.state, overrides.pop("store", None)
     async with contextlib.AsyncExitStack() as stack:
         held = await control.start_up(
@@ -227,22 +167,34 @@ async def _serve(
             reloadable=False,
         )
         changed: list[str] | None = None
+        previous = loaded
         while held is not None and not control.stopped:
             if (pending := control.take()) is not None:
-                loaded, changed = pending
-                for warning in loaded.warnings:
-                    log.warning("config.warning", reason=warning)
-                state.stuck_after = loaded.settings.metrics.stuck_after
-                summary.services = [s.label for s in loaded.services]
-                if on_reload is not None:
-                    on_reload(loaded)
+                previous, (loaded, changed) = loaded, pending
+                _apply(loaded, state, summary, on_reload)
             async with contextlib.AsyncExitStack() as run_stack:
-                rt = await control.start_up(
-                    run_stack.enter_async_context(open_runtime(
-                        loaded, metrics=state.metrics, held=held, state=state, **overrides
-                    )),
-                    reloadable=True,
-                )
+                failed: BaseException | None = None
+                try:
+                    rt = await control.start_up(
+                        run_stack.enter_async_context(open_runtime(
+                            loaded, metrics=state.metrics, held=held, state=state, **overrides
+                        )),
+                        reloadable=True,
+                    )
+                except Exception as exc:
+                    failed = _first_error(exc)
+                    if changed is None or not isinstance(failed, StreamerError):
+                        raise
+                    rt = None
+                if failed is not None:
+                    log.error(
+                        "config.reload_failed", problems=[str(failed)],
+                        hint="back on the previous config; fix the file and send SIGHUP again",
+                    )
+                    loaded, changed = previous, None
+                    control.current = loaded
+                    _apply(loaded, state, summary, on_reload)
+                    continue
                 if rt is None:
                     continue  # stopped, or a reload arrived while starting
                 if changed is not None:
@@ -256,7 +208,22 @@ async def _serve(
             state.enter(State.STARTING)
 
 
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def _apply(
+    loaded: LoadedConfig,
+    state: RunState,
+    summary: RunSummary,
+    on_reload: Callable[[LoadedConfig], None] | None,
+) -> None:
+    """What a config switch changes outside the pipeline."""
+    for warning in loaded.warnings:
+        log.warning("config.warning", reason=warning)
+    state.stuck_after = loaded.settings.metrics.stuck_after
+    summary.services = [s.label for s in loaded.services]
+    if on_reload is not None:
+        on_reload(loaded)
+
+
+def _first_error(group: BaseException) -> BaseException:
     """The error to report from a task group: our own (one clear line) before anything else."""
     leaves: list[BaseException] = []
 
@@ -272,7 +239,6 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
         if isinstance(exc, StreamerError):
             return exc
     return leaves[0] if leaves else group
-
 
 
 async def _pipeline(
@@ -343,52 +309,6 @@ async def _pipeline(
                 pipe.start_soon(write, name="writer")
             tg.cancel_scope.cancel()
     summary.add(processor, rt)
-
-
-async def _trigger(trigger: Callable[[], Awaitable[None]], control: Control) -> None:
-    await trigger()
-    log.info("shutdown.requested", by="trigger", state=control.state.state.value)
-    control.stop()
-
-
-async def _signals(
-    control: Control,
-    scope: anyio.CancelScope,
-    summary: RunSummary,
-    reload: Callable[[], LoadedConfig] | None,
-    *,
-    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-) -> None:
-    """SIGTERM/SIGINT: drain (a second one: cancel everything); SIGHUP: reload the config."""
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as received:
-        task_status.started()
-        count = 0
-        async for signum in received:
-            name = signal.Signals(signum).name
-            if signum == signal.SIGHUP:
-                _on_sighup(control, reload)
-                continue
-            count += 1
-            if count == 1:
-                log.info("shutdown.requested", signal=name, state=control.state.state.value)
-                control.stop()
-            else:
-                log.warning("shutdown.forced", signal=name)
-                summary.forced = True
-                scope.cancel()
-
-
-def _on_sighup(control: Control, reload: Callable[[], LoadedConfig] | None) -> None:
-    if reload is None:
-        log.warning("config.reload_unavailable", reason="the config did not come from a file")
-        return
-    if control.stopped:
-        log.info("config.reload_ignored", reason="stopping")
-        return
-    log.info("config.reload_requested", state=control.state.state.value)
-    accepted = load_new(control.current, reload)
-    if accepted is not None:
-        control.reload(*accepted)
 
 
 async def _grace(

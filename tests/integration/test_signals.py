@@ -182,8 +182,9 @@ def test_sighup_applies_a_new_filter_without_loss_or_duplicates(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_sighup_with_a_bad_config_keeps_the_old_one(tmp_path: Path) -> None:
-    """An invalid file, then a checkpoint move: each logged with its problems; the daemon keeps
-    running on the old config and exits 0 on SIGTERM, nothing lost or duplicated."""
+    """An invalid file, a checkpoint move, a sink that cannot be opened: each logged with its
+    problems; the daemon keeps running on the old config and exits 0 on SIGTERM, nothing lost
+    or duplicated."""
     sim, url = start_simulator("--events", "1500", "--seed", "32", "--rate", "100")
     daemon = None
     try:
@@ -205,6 +206,12 @@ def test_sighup_with_a_bad_config_keeps_the_old_one(tmp_path: Path) -> None:
         path.write_text(yaml.safe_dump(moved))
         daemon.proc.send_signal(signal.SIGHUP)
         refused = daemon.wait_log("config.reload_failed", 2)[1]
+        (tmp_path / "a-file").write_text("not a directory")
+        unusable = yaml.safe_load(good)
+        unusable["firehose"]["services"]["local"]["path"] = str(tmp_path / "a-file" / "out")
+        path.write_text(yaml.safe_dump(unusable))
+        daemon.proc.send_signal(signal.SIGHUP)
+        unopened = daemon.wait_log("config.reload_failed", 3)[2]
         written = len(daemon.events("sink.batch_written"))
         daemon.wait_log("sink.batch_written", written + 2)
         ready = daemon.readyz("running")
@@ -223,6 +230,8 @@ def test_sighup_with_a_bad_config_keeps_the_old_one(tmp_path: Path) -> None:
         "checkpoint.path: cannot change on reload (the checkpoint, its lease and the health "
         "server stay); restart the daemon to apply it"
     ]
+    assert len(unopened["problems"]) == 1
+    assert "a-file/out): directory is not writable" in unopened["problems"][0]
     assert ready["ready"] is True
     assert daemon.events("config.reloaded") == []
     assert not (tmp_path / "elsewhere.json").exists()
