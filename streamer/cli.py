@@ -109,6 +109,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=20000)
     p.add_argument("--out", default="./demo-out")
     p.add_argument("-c", "--config", default=None, help="default: the packaged demo config")
+    p.add_argument(
+        "--keep", action="store_true",
+        help="continue from the previous run in --out (default: start clean)",
+    )
     _common(p)
     return parser
 
@@ -289,7 +293,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     config = Path(args.config) if args.config else Path(__file__).parent / "demo.yaml"
     os.environ.setdefault("STREAMER_DEMO_OUT", args.out)
-    return anyio.run(lambda: run_demo(config, events=args.events, out=Path(args.out)))
+    return anyio.run(
+        lambda: run_demo(
+            config, events=args.events, out=Path(args.out), keep=args.keep,
+            own_config=args.config is not None,
+        )
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
