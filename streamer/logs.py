@@ -7,7 +7,7 @@ is rendered, including formatted tracebacks under ``--debug``.
 
 Third-party libraries log through stdlib ``logging`` (botocore, azure-core, httpx,
 aiohttp): a ProcessorFormatter on the root logger renders those records with the same
-processors, so every line is one schema and passes the redactor. The SDKs are held at
+processors (on stderr), so every line is one schema and passes the redactor. The SDKs are held at
 WARNING (at ``debug`` they would log request headers). Retries are logged once, by
 :func:`log_retry`, which replaces stamina's default hooks.
 """
@@ -98,7 +98,9 @@ def setup_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None 
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
-    _route_stdlib(out, numeric, stamp, renderer)
+    # Library records go to stderr: stdout may carry a command's data (report --format
+    # json, config schema, status --json) and a library's warning must not corrupt it.
+    _route_stdlib(stream or sys.stderr, numeric, stamp, renderer)
     _install_retry_hook()
 
 

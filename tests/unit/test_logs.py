@@ -203,3 +203,16 @@ async def test_one_log_line_per_retry() -> None:
     assert [line["attempt"] for line in retries] == [1, 2]
     text = metrics.render().decode()
     assert 'streamer_errors_total{component="sink",kind="http_503"} 2.0' in text
+
+
+def test_library_lines_never_mix_into_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """By default library records go to stderr: stdout may carry a command's JSON output."""
+    import logging
+
+    setup_logging("info", "json")
+    logging.getLogger("asyncio").warning("Unknown child process pid 1")
+    structlog.get_logger("streamer.x").warning("ours.logged")
+    captured = capsys.readouterr()
+    assert "Unknown child process" not in captured.out
+    assert orjson.loads(captured.err)["event"] == "Unknown child process pid 1"
+    assert orjson.loads(captured.out)["event"] == "ours.logged"
