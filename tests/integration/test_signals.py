@@ -239,3 +239,41 @@ def test_sighup_with_a_bad_config_keeps_the_old_one(tmp_path: Path) -> None:
     assert duplicates(ids) == []
     assert set(source) <= set(ids)
     assert API_KEY not in daemon.log.read_text()
+
+
+@pytest.mark.slow
+def test_sighup_while_a_sink_is_unreachable_at_start_up_applies_the_fix(tmp_path: Path) -> None:
+    """Start-up waits for an unreachable bucket (/readyz says so); a SIGHUP with that service
+    removed cancels the wait and the daemon runs on the new config, then exits 0."""
+    sim, url = start_simulator("--events", "500", "--seed", "33")
+    daemon = None
+    try:
+        port = free_port()
+        path = config(tmp_path, url, port)
+        fixed = path.read_text()
+        broken = yaml.safe_load(fixed)
+        broken["credentials"] = {"s3": {
+            "service": "aws", "access_key_id": "k", "secret_access_key": "s",
+            "endpoint_url": f"http://127.0.0.1:{free_port()}", "addressing_style": "path"}}
+        broken["firehose"]["services"]["aws"] = {"enabled": True, "credential_id": "s3",
+                                                 "bucket": "b"}
+        path.write_text(yaml.safe_dump(broken))
+        daemon = Daemon(tmp_path, path, port)
+        deadline = time.monotonic() + 60
+        while daemon.readyz("starting").get("waiting_for") != "sink aws":
+            assert time.monotonic() < deadline, daemon.log.read_text()[-3000:]
+            time.sleep(0.1)
+        path.write_text(fixed)
+        daemon.proc.send_signal(signal.SIGHUP)
+        reloaded = daemon.wait_log("config.reloaded")[0]
+        daemon.readyz("running")
+        daemon.wait_log("sink.batch_written")
+        code = daemon.stop()
+    finally:
+        sim.kill()
+        if daemon is not None:
+            daemon.kill()
+    assert code == 0, daemon.log.read_text()[-3000:]
+    assert "credentials" in reloaded["changed"]
+    assert any(key.startswith("firehose.services") for key in reloaded["changed"])
+    assert local_ids(tmp_path / "out")
