@@ -120,11 +120,12 @@ class SocketStream(httpcore.AsyncNetworkStream):
 def _readable(sock: socket.socket) -> bool:
     """Whether an idle keep-alive socket has data or EOF (then it must not be reused)."""
     try:
-        return bool(sock.recv(1, socket.MSG_PEEK) == b"")
+        sock.recv(1, socket.MSG_PEEK)
     except BlockingIOError:
         return False
     except OSError:
         return True
+    return True  # unexpected bytes, or b"" at EOF: either way the connection is done
 
 
 class Backend(httpcore.AsyncNetworkBackend):

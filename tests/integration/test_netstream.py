@@ -109,3 +109,15 @@ async def test_idle_connection_closed_by_server_is_replaced() -> None:
                 assert len(await client.events({"limit": 10})) == 10
         finally:
             await client.aclose()
+
+
+async def test_slow_answer_is_a_retriable_timeout() -> None:
+    """A server slower than source.timeout fails the attempt as a retriable timeout."""
+    with anyio.fail_after(30):
+        async with start_simulator(SimulatorOptions(events=50, latency=2.0)) as sim:
+            client = LeadConduitClient(sim.url, KEY, timeout=0.2, attempts=1)
+            try:
+                with pytest.raises(RetriableSourceError, match="ReadTimeout"):
+                    await client.events({"limit": 10})
+            finally:
+                await client.aclose()
