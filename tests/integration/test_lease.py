@@ -130,3 +130,39 @@ async def test_two_daemons_on_one_azure_checkpoint_take_turns(
                         "key": f"round{n}/checkpoint.json"},
         {"az": credential_config(azurite_server)},
     )
+
+
+async def test_a_killed_holder_frees_the_file_lease_at_once(tmp_path: Path) -> None:
+    """kill -9 the lease holder: the waiting daemon takes over without waiting for lease_ttl."""
+    opts = SimulatorOptions(events=EVENTS, seed=42, api_key=API_KEY, latency=0.05)
+    async with start_simulator(opts) as sim:
+        expected = sorted(e["id"] for e in sim.state.all_events())
+        config = _config(tmp_path, sim.url, {"path": str(tmp_path / "state" / "cp.json")}, {})
+        cfg = yaml.safe_load(config.read_text())
+        cfg["checkpoint"]["lease_ttl"] = "1h"  # an expiry-based lease would keep B waiting
+        config.write_text(yaml.safe_dump(cfg))
+        cmd = [sys.executable, "-m", "streamer", "run", "-c", str(config)]
+        holder = await anyio.open_process(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL)
+        async with holder:
+            with anyio.fail_after(60):
+                while not list((tmp_path / "out").rglob("*.gz")):  # noqa: ASYNC110 - files
+                    await anyio.sleep(0.1)
+            waiter_log = (tmp_path / "waiter.log").open("wb")
+            waiter = await anyio.open_process([*cmd, "--until-caught-up"], cwd=tmp_path,
+                                              stdout=waiter_log, stderr=subprocess.STDOUT)
+            async with waiter:
+                with anyio.fail_after(60):
+                    log_file = tmp_path / "waiter.log"
+                    while b"checkpoint.lease_held" not in log_file.read_bytes():  # noqa: ASYNC110
+                        await anyio.sleep(0.1)
+                holder.kill()
+                await holder.wait()
+                with anyio.fail_after(120):
+                    code = await waiter.wait()
+    log = (tmp_path / "waiter.log").read_text()
+    assert code == 0, log[-2000:]
+    assert "checkpoint.lease_taken_over" in log
+    ids = archive_ids(tmp_path / "out")
+    assert duplicates(ids) == []
+    assert sorted(ids) == expected
