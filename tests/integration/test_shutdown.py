@@ -87,6 +87,10 @@ async def test_sigterm_in_sink_backoff_exits_zero_when_the_store_comes_back(
         served = sorted(e["id"] for e in sim.state.all_events())
     log = (tmp_path / "daemon.log").read_text()
     assert code == 0, log[-3000:]
+    events = [orjson.loads(line) for line in log.splitlines() if line.startswith("{")]
+    waits = [e["wait_seconds"] for e in events if e["event"] == "sink.retry_scheduled"]
+    assert waits, "the upload was never in backoff"
+    assert max(waits) <= 10 + 0.5  # batch.max_backoff's default, plus jitter
     state = _checkpoint(tmp_path)
     assert state["intents"] == []
     assert state["owner"] is None
