@@ -23,6 +23,7 @@ import contextlib
 import datetime as dt
 import itertools
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,8 +192,10 @@ class _SliceRun:
         router: Router,
         state_dir: Path,
         progress: Progress,
+        sink_factory: Callable[[str], Awaitable[Sink]] | None = None,
     ) -> None:
         self.piece = piece
+        self.sink_factory = sink_factory  # route: event targets (dead-lettered when unwritable)
         self.loaded = loaded
         self.client = client
         self.sinks = sinks
@@ -209,7 +212,9 @@ class _SliceRun:
         """Until the slice's end id (resuming from its checkpoint)."""
         settings, piece = self.loaded.settings, self.piece
         checkpoint = await self.store.load() or Checkpoint(cursor=piece.after, origin=piece.after)
-        self.writer = writer = Writer(self.sinks, self.store, checkpoint, keep_seconds=1.0)
+        self.writer = writer = Writer(
+            self.sinks, self.store, checkpoint, keep_seconds=1.0, sink_factory=self.sink_factory
+        )
         await writer.recover()
         cursor = checkpoint.cursor or piece.after
         self.progress.add(piece.name, piece.lo, piece.hi, position=float(id_seconds(cursor)))
@@ -293,6 +298,18 @@ async def open_targets(
     return sinks, router
 
 
+def routed_sink_factory(
+    loaded: LoadedConfig, sinks: dict[str, Sink], router: Router, stack: contextlib.AsyncExitStack
+) -> Callable[[str], Awaitable[Sink]] | None:
+    """For ``route: event``: the writer's sinks for each event's own targets, as the daemon's."""
+    from streamer.deadletter import RoutedSinkFactory, dead_letters
+    from streamer.routing import EventRouter
+
+    if not isinstance(router, EventRouter):
+        return None
+    return RoutedSinkFactory(router, dead_letters(loaded, sinks, Metrics()), stack)
+
+
 async def backfill(
     loaded: LoadedConfig,
     start: float,
@@ -331,6 +348,7 @@ async def backfill(
     started = anyio.current_time()
     async with contextlib.AsyncExitStack() as stack:
         sinks, router = await open_targets(loaded, stack)
+        factory = routed_sink_factory(loaded, sinks, router, stack)
         client = LeadConduitClient(
             src.base_url,
             src.api_key.get_secret_value(),
@@ -339,7 +357,10 @@ async def backfill(
             budget=RequestBudget(src.requests_per_second, src.max_concurrency),
         )
         stack.push_async_callback(client.aclose)
-        runs = [_SliceRun(p, loaded, client, sinks, router, state_dir, progress) for p in slices]
+        runs = [
+            _SliceRun(p, loaded, client, sinks, router, state_dir, progress, factory)
+            for p in slices
+        ]
         log.info("backfill.started", slices=len(runs), start=lo, end=hi, state_dir=str(state_dir))
         with progress:
             async with anyio.create_task_group() as tg:

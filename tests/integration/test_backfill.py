@@ -19,6 +19,7 @@ from streamer.backfill import Slice, backfill, split
 from streamer.checkpoint.file import FileCheckpointStore
 from streamer.checkpoint.state import Checkpoint
 from streamer.ids import id_seconds, synthetic_id
+from streamer.layout import iter_events
 from streamer.progress import Progress
 from streamer.simulator import RunningSimulator, SimulatorOptions, start_simulator
 
@@ -254,3 +255,28 @@ def test_checkpoint_seen_is_sorted_with_late_ids() -> None:
     from streamer.checkpoint.state import decode_ids
 
     assert decode_ids(orjson.loads(doc)["seen"]) == window.sorted_ids()
+
+
+async def test_route_event_backfill_dead_letters_unwritable_routes(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """route: event in a backfill: targets are built per event, the unwritable dead-lettered."""
+    lo, hi, expected = _range(sim)
+    loaded = loaded_config(
+        sim.url, tmp_path, source={"page_size": 100},
+        batch={"max_events": 250, "max_age": "30s"}, firehose={"route": "event"},
+    )
+    with anyio.fail_after(60):
+        await backfill(loaded, lo, hi, parallel=2)
+    root = tmp_path / "out"
+    lines = [
+        line
+        for path in sorted(root.rglob("*.jsonl.gz"))
+        if "_dead_letter/" in path.as_posix()
+        for line in iter_events(path.read_bytes(), path.name)
+    ]
+    by_service = {s: sorted(x["event"]["id"] for x in lines if x["target"]["service"] == s)
+                  for s in ("aws", "azure")}
+    assert by_service == {"aws": expected, "azure": expected}  # no credential for either
+    assert {x["reason"] for x in lines} == {"unknown_credential"}
+    assert archive_ids(root) == []
