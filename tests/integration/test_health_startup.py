@@ -16,6 +16,7 @@ from daemon_helpers import API_KEY, free_port, sample, settings_dict
 
 from streamer.app import RunSummary, run
 from streamer.config_loader import parse_settings
+from streamer.errors import FatalError
 from streamer.metrics import Metrics
 from streamer.simulator import SimulatorOptions, start_simulator
 from streamer.status import print_status
@@ -178,3 +179,18 @@ async def test_healthz_fails_and_watchdog_stops_when_stuck(
     assert ready.status_code == 503
     assert ready.json()["stuck"] is True
     assert "WATCHDOG=1" not in while_stuck
+
+
+async def test_busy_metrics_port_is_one_clear_error(tmp_path: Path) -> None:
+    """A metrics port already in use stops the run at once with a one-line FatalError."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        loaded = parse_settings(settings_dict("http://127.0.0.1:9", tmp_path, metrics={
+            "port": port, "host": "127.0.0.1"}), base=Path())
+        with anyio.fail_after(30), pytest.raises(FatalError) as caught:
+            await run(loaded, handle_signals=False)
+    assert str(caught.value).startswith(f"metrics: cannot listen on 127.0.0.1:{port}")
+    assert "change metrics.port" in str(caught.value)
+    assert not (tmp_path / "state").exists()
