@@ -302,8 +302,9 @@ def routed_sink_factory(
     loaded: LoadedConfig, sinks: dict[str, Sink], router: Router, stack: contextlib.AsyncExitStack
 ) -> Callable[[str], Awaitable[Sink]] | None:
     """For ``route: event``: the writer's sinks for each event's own targets, as the daemon's."""
-    from streamer.deadletter import RoutedSinkFactory, dead_letters
+    from streamer.deadletter import dead_letters
     from streamer.routing import EventRouter
+    from streamer.sinks.routed import RoutedSinkFactory
 
     if not isinstance(router, EventRouter):
         return None

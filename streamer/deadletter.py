@@ -8,26 +8,25 @@ written instead, with the reason, to every statically configured service under
 ``<prefix>/_dead_letter/<service>/<bucket>/dt=YYYY-MM-DD/hour=HH/<first>_<last>.jsonl.gz``,
 one line per event: ``{"reason", "detail", "target", "event"}``.
 
-It happens inside the target's sink (:class:`RoutedSink`), so the writer's intent,
-retries and recovery are unchanged: a put that dead-letters returns ``DEAD_LETTERED``
-only once the dead letter is durable in every static sink, and ``exists`` answers for
-the dead letter too (completing one a crash left half-written), so a restart neither
-loses nor duplicates it. The dead letter's name is a function of the target's key, so a
-replay lands on the same name. Transient errors (5xx, timeouts, resets) are raised as
-before and retried; an object that exists with other content still stops the daemon.
+It happens inside the target's sink (:class:`streamer.sinks.routed.RoutedSink`), so
+the writer's intent, retries and recovery are unchanged: a put that dead-letters returns
+``DEAD_LETTERED`` only once the dead letter is durable in every static sink, and
+``exists`` answers for the dead letter too (completing one a crash left half-written), so
+a restart neither loses nor duplicates it. The dead letter's name is a function of the
+target's key, so a replay lands on the same name. Transient errors (5xx, timeouts,
+resets) are raised as before and retried; an object that exists with other content
+still stops the daemon.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
 import orjson
 import structlog
 
@@ -43,10 +42,8 @@ from streamer.layout import (
     join,
     partition,
 )
-from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
+from streamer.records import ObjectMeta, PutOutcome
 from streamer.retry import backoff
-from streamer.routing import EventRouter
-from streamer.services import ResolvedService
 from streamer.sinks.base import Sink
 
 if TYPE_CHECKING:
@@ -99,7 +96,7 @@ def ids_of_key(key: str) -> tuple[str, str]:
 
 
 @dataclass
-class _Failure:
+class Failure:
     """Why a target is unwritable, and since when (to try it again later)."""
 
     reason: str
@@ -154,7 +151,7 @@ class DeadLetters:
         return data, meta
 
     async def write(
-        self, target: dict[str, Any], target_key: str, data: bytes, failure: _Failure
+        self, target: dict[str, Any], target_key: str, data: bytes, failure: Failure
     ) -> PutOutcome:
         """Dead-letter the object meant for ``target``; durable in every static sink."""
         events = iter_events(data, target_key)
@@ -219,174 +216,6 @@ class DeadLetters:
         codec = next(c for c, suffix in SUFFIX.items() if target_key.endswith(suffix))
         comp = compressor(codec, self._level if codec == self._compression else None)
         return comp.compress(b"".join(orjson.dumps(e) + b"\n" for e in events)) + comp.flush()
-
-
-class RoutedSink:
-    """An event-routed target that dead-letters instead of stopping the daemon."""
-
-    def __init__(
-        self,
-        name: str,
-        service: ResolvedService,
-        dead: DeadLetters,
-        *,
-        build: Callable[[ResolvedService, str], Sink],
-        unusable: str | None = None,
-        clock: Callable[[], float] = anyio.current_time,
-    ) -> None:
-        self.name = name
-        self.label = f"{name} ({service.label})"
-        self._service = service
-        self._dead = dead
-        self._build = build
-        self._clock = clock
-        self._inner: Sink | None = None
-        self._failure: _Failure | None = None
-        self._opening = anyio.Lock()  # concurrent objects for one target open it once
-        if unusable is not None:
-            self._failure = _Failure("unknown_credential", unusable, 0.0, permanent=True)
-
-    @property
-    def target(self) -> dict[str, Any]:
-        """The target as a dead-letter line names it (never a secret)."""
-        svc = self._service
-        return {
-            "sink": self.name,
-            "service": svc.name,
-            "bucket": svc.bucket,
-            "credential_id": svc.credential_id,
-        }
-
-    def _failed(self, exc: FatalSinkError) -> _Failure:
-        reason = dead_letter_reason(exc)
-        if reason is None or not self._dead.sinks:
-            raise exc
-        self._failure = _Failure(reason, str(exc), self._clock())
-        log.warning("sink.route_unwritable", sink=self.name, reason=reason, detail=str(exc))
-        return self._failure
-
-    async def _real(self) -> Sink | _Failure:
-        async with self._opening:
-            return await self._open_real()
-
-    async def _open_real(self) -> Sink | _Failure:
-        failure = self._failure
-        if failure is not None and (
-            failure.permanent or self._clock() - failure.since < RETRY_TARGET_AFTER
-        ):
-            return failure
-        self._failure = None
-        if self._inner is None:
-            sink = self._build(self._service, self.name)
-            try:
-                async for attempt in backoff(max_backoff=30.0, initial=0.5):
-                    with attempt:
-                        await sink.open()
-            except FatalSinkError as exc:
-                with anyio.CancelScope(shield=True):
-                    await sink.aclose()
-                return self._failed(exc)
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await sink.aclose()
-                raise
-            self._inner = sink
-        return self._inner
-
-    async def open(self) -> None:
-        """Nothing up front: the target is opened (or found unwritable) on first use."""
-
-    async def put(self, key: str, data: bytes, meta: ObjectMeta) -> PutOutcome:
-        """Create ``key`` on the target, else its dead letter; RetriableSinkError as before."""
-        real = await self._real()
-        if not isinstance(real, _Failure):
-            try:
-                return await real.put(key, data, meta)
-            except FatalSinkError as exc:
-                real = self._failed(exc)
-        return await self._dead.write(self.target, key, data, real)
-
-    async def exists(self, key: str) -> bool:
-        """On the target, or dead-lettered (recovery asks; either means delivered)."""
-        real = await self._real()
-        if not isinstance(real, _Failure):
-            try:
-                if await real.exists(key):
-                    return True
-            except FatalSinkError as exc:
-                self._failed(exc)
-        return await self._dead.exists(self.target, key)
-
-    async def get(self, key: str) -> bytes:
-        """The object's bytes, from the target or rebuilt from its dead letter."""
-        real = await self._real()
-        if not isinstance(real, _Failure) and await real.exists(key):
-            return await real.get(key)
-        return await self._dead.original(self.target, key)
-
-    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
-        """The target's objects (none while it is unwritable)."""
-        real = await self._real()
-        if not isinstance(real, _Failure):
-            async for info in real.list(prefix):
-                yield info
-
-    async def delete(self, key: str) -> None:
-        """Remove ``key`` from the target (dead letters are kept)."""
-        real = await self._real()
-        if not isinstance(real, _Failure):
-            await real.delete(key)
-
-    async def aclose(self) -> None:
-        """Close the target's connection if one was opened."""
-        if self._inner is not None:
-            with contextlib.suppress(Exception):
-                await self._inner.aclose()
-            self._inner = None
-
-
-class RoutedSinkFactory:
-    """The writer's ``sink_factory`` for ``route: event``: one RoutedSink per target."""
-
-    def __init__(
-        self,
-        router: EventRouter,
-        dead: DeadLetters,
-        stack: contextlib.AsyncExitStack,
-        *,
-        build: Callable[[ResolvedService, str], Sink] | None = None,
-    ) -> None:
-        self.router = router
-        self.dead = dead
-        self._stack = stack
-        self._build = build or _build
-        self._made: dict[str, RoutedSink] = {}
-
-    async def __call__(self, name: str) -> Sink:
-        """The sink for ``name`` (``kind:bucket:credential``), also after a restart."""
-        if name not in self.router.services:
-            kind, _, rest = name.partition(":")
-            bucket, _, cred = rest.partition(":")
-            self.router.register(kind, bucket, "" if cred == "default" else cred)
-        if name not in self.router.services:
-            raise KeyError(f"no sink named {name!r}")
-        if name in self._made:  # the writer may ask for one target from several tasks
-            return self._made[name]
-        sink = self._made[name] = RoutedSink(
-            name,
-            self.router.services[name],
-            self.dead,
-            build=self._build,
-            unusable=self.router.unusable.get(name),
-        )
-        self._stack.push_async_callback(sink.aclose)
-        return sink
-
-
-def _build(service: ResolvedService, name: str) -> Sink:
-    from streamer.sinks.factory import build_sink
-
-    return build_sink(service, name=name)
 
 
 def dead_letters(loaded: LoadedConfig, sinks: Mapping[str, Sink], metrics: Metrics) -> DeadLetters:

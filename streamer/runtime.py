@@ -25,7 +25,7 @@ from streamer.checkpoint.base import CheckpointStore, LockingStore
 from streamer.checkpoint.state import Checkpoint
 from streamer.config import Settings
 from streamer.config_loader import LoadedConfig
-from streamer.deadletter import RoutedSinkFactory, dead_letters
+from streamer.deadletter import dead_letters
 from streamer.dedupe import DedupeWindow
 from streamer.errors import CheckpointConflictError
 from streamer.ids import id_seconds, synthetic_id
@@ -38,6 +38,7 @@ from streamer.runstate import RunState, State
 from streamer.sdnotify import notify
 from streamer.sinks.base import Sink
 from streamer.sinks.factory import build_sink
+from streamer.sinks.routed import RoutedSinkFactory
 from streamer.source.budget import RequestBudget
 from streamer.source.client import LeadConduitClient
 from streamer.source.decode import PageDecoder

@@ -15,13 +15,7 @@ from streamer.batcher import Batcher
 from streamer.checkpoint.memory import MemoryCheckpointStore
 from streamer.checkpoint.state import Checkpoint
 from streamer.config_loader import LoadedConfig, parse_settings
-from streamer.deadletter import (
-    DeadLetters,
-    RoutedSinkFactory,
-    _Failure,
-    dead_letter_reason,
-    dead_letters,
-)
+from streamer.deadletter import DeadLetters, Failure, dead_letter_reason, dead_letters
 from streamer.errors import FatalSinkError, RetriableSinkError
 from streamer.layout import compressor, is_data_key, iter_events, partition
 from streamer.metrics import Metrics
@@ -30,6 +24,7 @@ from streamer.routing import EventRouter
 from streamer.services import ResolvedService
 from streamer.sinks.base import Sink
 from streamer.sinks.local import LocalSink
+from streamer.sinks.routed import RoutedSinkFactory
 from streamer.writer import Writer
 
 pytestmark = pytest.mark.anyio
@@ -187,7 +182,7 @@ async def test_recovery_counts_a_dead_letter_as_delivered_and_completes_copies(
     comp = compressor("gzip")
     blob = comp.compress(b"".join(orjson.dumps(event(n)) + b"\n" for n in (1, 2))) + comp.flush()
     assert not await dead.exists(target, key)
-    outcome = await dead.write(target, key, blob, _Failure("forbidden", "HTTP 403", 0.0))
+    outcome = await dead.write(target, key, blob, Failure("forbidden", "HTTP 403", 0.0))
     assert outcome is PutOutcome.DEAD_LETTERED
     await other.delete(dead.key("q", target, key))  # the crash hit between the two copies
     assert await dead.exists(target, key)
