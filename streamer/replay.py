@@ -190,7 +190,7 @@ async def replay(
     on_written: Callable[[str, BatchObject, PutOutcome, float], None] | None = None,
 ) -> ReplaySummary:
     """Replay ``rng`` of ``service``'s archive through ``target``'s pipeline and sinks."""
-    from streamer.backfill import open_targets
+    from streamer.backfill import open_targets, routed_sink_factory
     from streamer.runtime import page_decoder
     from streamer.sinks.factory import build_sink
 
@@ -202,7 +202,9 @@ async def replay(
     summary = ReplaySummary()
     async with contextlib.AsyncExitStack() as stack:
         sinks, router = await open_targets(target, stack)
-        writer = Writer(sinks, store, checkpoint, keep_seconds=1.0, on_written=on_written)
+        factory = routed_sink_factory(target, sinks, router, stack)
+        writer = Writer(sinks, store, checkpoint, keep_seconds=1.0, on_written=on_written,
+                        sink_factory=factory)  # fmt: skip
         await writer.recover()
         cursor = checkpoint.cursor or start_id
         archive = build_sink(service)

@@ -255,16 +255,17 @@ def _chart_columns(args: argparse.Namespace) -> list[str]:
 
 
 def _emit(args: argparse.Namespace, text: str) -> None:
-    """To ``--output`` (written whole, then renamed into place) or stdout."""
+    """To ``--output`` (written whole, 0600, then renamed into place) or stdout."""
     if not args.output:
         sys.stdout.write(text)
         return
     from pathlib import Path
 
+    from streamer.fsutil import write_private
+
     path = Path(args.output)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    # grouped values can be lead data (an email, a phone): 0600 like the archive
+    write_private(path, text.encode("utf-8"), fsync=False)
     print(f"streamer report: wrote {path}", file=sys.stderr)
 
 

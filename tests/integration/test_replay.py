@@ -125,3 +125,28 @@ def test_replaying_into_the_archive_itself_is_refused(tmp_path: Path, source: Pa
                               "--end", str(END), "-c", str(source))  # fmt: skip
     assert code == 2
     assert "would write into the archive it reads" in err
+
+
+def test_route_event_target_builds_each_events_targets(
+    tmp_path: Path, source: Path, events: list[dict[str, Any]]
+) -> None:
+    """A route: event target: each event goes where its own firehose says (here dead-lettered)."""
+    path = target(tmp_path, "routed")
+    doc = yaml.safe_load(path.read_text())
+    doc["firehose"]["route"] = "event"
+    path.write_text(yaml.safe_dump(doc))
+    code, _out, err = run_cli("replay", "--from-archive", str(source), "--start", str(START),
+                              "--end", str(END + 1), "-c", str(path))  # fmt: skip
+    assert code == 0, err
+    lines = [
+        line
+        for p in sorted((tmp_path / "routed").rglob("*.jsonl.zst"))
+        if "_dead_letter/" in p.as_posix()
+        for line in iter_events(p.read_bytes(), p.name)
+    ]
+    routed = sorted(e["id"] for e in events if e["type"] == "recipient" and e.get("firehose"))
+    assert routed, "the simulated archive has events with their own firehose object"
+    pairs = [(x["target"]["service"], x["event"]["id"]) for x in lines]
+    assert len(pairs) == len(set(pairs))  # once per target
+    assert {x["event"]["id"] for x in lines} == set(routed)
+    assert {x["reason"] for x in lines} == {"unknown_credential"}

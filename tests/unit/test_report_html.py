@@ -36,6 +36,12 @@ def page(tmp_path: Path) -> tuple[Path, str]:
     return out, out.read_text()
 
 
+def test_output_file_is_private(page: tuple[Path, str]) -> None:
+    """A report written with --output may hold lead data: 0600, whatever the umask."""
+    path, _text = page
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
 def test_page_is_self_contained(page: tuple[Path, str]) -> None:
     """No external scripts, styles, fonts or images: nothing to fetch when opened."""
     _path, text = page
