@@ -46,7 +46,6 @@ from streamer.progress import Progress
 from streamer.records import Batch, Page
 from streamer.runtime import page_decoder
 from streamer.sinks.base import Sink
-from streamer.source.budget import RequestBudget
 from streamer.source.client import LeadConduitClient
 from streamer.source.leadconduit import api_query
 from streamer.stages.base import build_pipeline
@@ -350,13 +349,7 @@ async def backfill(
     async with contextlib.AsyncExitStack() as stack:
         sinks, router = await open_targets(loaded, stack)
         factory = routed_sink_factory(loaded, sinks, router, stack)
-        client = LeadConduitClient(
-            src.base_url,
-            src.api_key.get_secret_value(),
-            timeout=src.timeout,
-            max_backoff=src.max_backoff,
-            budget=RequestBudget(src.requests_per_second, src.max_concurrency),
-        )
+        client = LeadConduitClient.from_settings(src)
         stack.push_async_callback(client.aclose)
         runs = [
             _SliceRun(p, loaded, client, sinks, router, state_dir, progress, factory)

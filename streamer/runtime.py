@@ -39,7 +39,6 @@ from streamer.sdnotify import notify
 from streamer.sinks.base import Sink
 from streamer.sinks.factory import build_sink
 from streamer.sinks.routed import RoutedSinkFactory
-from streamer.source.budget import RequestBudget
 from streamer.source.client import LeadConduitClient
 from streamer.source.decode import PageDecoder
 from streamer.source.leadconduit import LeadConduitSource, api_query
@@ -426,14 +425,7 @@ async def open_runtime(
         router: Router = event_router or static_router(
             [(name, prefixes.get(name, fallback)) for name in sinks]
         )
-        client = LeadConduitClient(
-            src.base_url,
-            src.api_key.get_secret_value(),
-            timeout=src.timeout,
-            max_backoff=src.max_backoff,
-            budget=RequestBudget(src.requests_per_second, src.max_concurrency),
-            transport=transport,
-        )
+        client = LeadConduitClient.from_settings(src, transport=transport)
         stack.push_async_callback(client.aclose)
         query = api_query(settings)
 

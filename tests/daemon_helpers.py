@@ -59,6 +59,16 @@ def duplicates(ids: list[str]) -> list[str]:
     return [i for i, n in collections.Counter(ids).items() if n > 1]
 
 
+# keeps only the recipient steps (the filter most tests use)
+KEEP_RECIPIENTS = {
+    "filter": {
+        "name": "recipients-only",
+        "rule_set": {"op": "and", "rules": [{"lhv": "type", "op": "is equal to",
+                                             "rhv": "recipient"}]},
+    }
+}
+
+
 def free_port() -> int:
     """A free loopback TCP port."""
     import socket

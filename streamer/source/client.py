@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import httpx
@@ -26,6 +26,9 @@ from streamer.retry import backoff
 from streamer.source.budget import RequestBudget
 from streamer.source.decode import PageDecoder, ids_valid
 from streamer.source.netstream import transport_for
+
+if TYPE_CHECKING:
+    from streamer.config import SourceSettings
 
 log = structlog.get_logger("streamer.source")
 T = TypeVar("T")
@@ -168,6 +171,23 @@ class LeadConduitClient:
         # not a wrong base_url
         self.answered_json = False
 
+
+    @classmethod
+    def from_settings(
+        cls, src: SourceSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> LeadConduitClient:
+        """The client as ``source:`` configures it (key, timeout, backoff, request budget).
+
+        One place, so the daemon and backfill cannot drift apart on politeness settings.
+        """
+        return cls(
+            src.base_url,
+            src.api_key.get_secret_value(),
+            timeout=src.timeout,
+            max_backoff=src.max_backoff,
+            budget=RequestBudget(src.requests_per_second, src.max_concurrency),
+            transport=transport,
+        )
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()

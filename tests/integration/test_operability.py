@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import socket
 import time
 from pathlib import Path
 
@@ -11,7 +9,7 @@ import anyio
 import httpx
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from daemon_helpers import API_KEY, settings_dict
+from daemon_helpers import API_KEY, KEEP_RECIPIENTS, free_port, sample, settings_dict
 
 from streamer.app import run
 from streamer.config_loader import parse_settings
@@ -21,34 +19,6 @@ from streamer.runstate import RunState, State
 from streamer.simulator import SimulatorOptions, start_simulator
 
 pytestmark = pytest.mark.anyio
-KEEP_RECIPIENTS = {
-    "filter": {
-        "name": "recipients-only",
-        "rule_set": {"op": "and", "rules": [{"lhv": "type", "op": "is equal to",
-                                             "rhv": "recipient"}]},
-    }
-}
-
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def sample(text: str, name: str, **labels: str) -> float | None:
-    """The value of one sample in a Prometheus text exposition, or None."""
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        match = re.match(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$", line)
-        if not match or match.group(1) != name:
-            continue
-        got = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            return float(match.group(3))
-    return None
 
 
 async def wait_until_ready(client: httpx.AsyncClient) -> httpx.Response:

@@ -11,7 +11,7 @@ import anyio
 import orjson
 import pytest
 import yaml
-from daemon_helpers import API_KEY, settings_dict
+from daemon_helpers import API_KEY, KEEP_RECIPIENTS, settings_dict
 from servers import credential_config, make_bucket
 
 from streamer.app import run
@@ -21,13 +21,6 @@ from streamer.simulator import SimulatorOptions, start_simulator
 from streamer.verify import is_archive_key, verify
 
 pytestmark = pytest.mark.anyio
-KEEP_RECIPIENTS = {
-    "filter": {
-        "name": "recipients-only",
-        "rule_set": {"op": "and", "rules": [{"lhv": "type", "op": "is equal to",
-                                             "rhv": "recipient"}]},
-    }
-}
 
 
 def data_files(root: Path, pattern: str) -> list[Path]:
