@@ -75,8 +75,9 @@ async def test_per_event_layout_matches_leadconduit(
     """layout: per_event writes <prefix>/<lead id>/<event id>.json with the event as JSON."""
     bucket, container = make_bucket(s3_server), make_bucket(azurite_server)
     async with start_simulator(SimulatorOptions(events=300, seed=32, api_key=API_KEY)) as sim:
+        # 600 small uploads: a loaded machine must not turn the drain into a forced stop
         cfg = cloud_config(sim.url, tmp_path, s3_server, azurite_server, bucket, container,
-                           layout="per_event")
+                           layout="per_event", shutdown={"grace": "90s"})
         with anyio.fail_after(120):
             await run(parse_settings(cfg, base=Path()), until_caught_up=True,
                       handle_signals=False)

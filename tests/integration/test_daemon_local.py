@@ -57,7 +57,8 @@ async def test_restart_continues_from_checkpoint(tmp_path: Path) -> None:
     """A stopped run resumes from its checkpoint: nothing twice, nothing missing."""
     opts = SimulatorOptions(events=4000, seed=4, api_key=API_KEY, latency=0.01)
     async with start_simulator(opts) as sim:
-        loaded = loaded_config(sim.url, tmp_path)
+        # a generous grace: the first run must drain, not be forced, however loaded the machine
+        loaded = loaded_config(sim.url, tmp_path, shutdown={"grace": "60s"})
 
         async def after_two_batches() -> None:
             while len(list((tmp_path / "out").rglob("*.gz"))) < 2:  # noqa: ASYNC110 - files
