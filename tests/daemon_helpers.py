@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import collections
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import anyio
+import anyio.abc
 
 from streamer.config_loader import LoadedConfig, parse_settings
 from streamer.layout import is_data_key, iter_events
@@ -92,3 +97,16 @@ def sample(text: str, name: str, **labels: str) -> float | None:
         if all(got.get(k) == v for k, v in labels.items()):
             return float(match.group(3))
     return None
+
+
+@contextlib.asynccontextmanager
+async def reaped(proc: anyio.abc.Process) -> AsyncIterator[anyio.abc.Process]:
+    """Like ``async with proc``, but a block that failed kills the process instead of
+    waiting for it forever (a daemon that never exits must not hang the suite)."""
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        with anyio.CancelScope(shield=True):
+            await proc.aclose()

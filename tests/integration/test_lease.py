@@ -17,7 +17,7 @@ import anyio
 import orjson
 import pytest
 import yaml
-from daemon_helpers import API_KEY, archive_ids, duplicates, settings_dict
+from daemon_helpers import API_KEY, archive_ids, duplicates, reaped, settings_dict
 from servers import AzuriteServer, S3Server, credential_config, make_bucket
 
 from streamer.simulator import SimulatorOptions, start_simulator
@@ -144,14 +144,14 @@ async def test_a_killed_holder_frees_the_file_lease_at_once(tmp_path: Path) -> N
         cmd = [sys.executable, "-m", "streamer", "run", "-c", str(config)]
         holder = await anyio.open_process(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL)
-        async with holder:
+        async with reaped(holder):
             with anyio.fail_after(60):
                 while not list((tmp_path / "out").rglob("*.gz")):  # noqa: ASYNC110 - files
                     await anyio.sleep(0.1)
             waiter_log = (tmp_path / "waiter.log").open("wb")
             waiter = await anyio.open_process([*cmd, "--until-caught-up"], cwd=tmp_path,
                                               stdout=waiter_log, stderr=subprocess.STDOUT)
-            async with waiter:
+            async with reaped(waiter):
                 with anyio.fail_after(60):
                     log_file = tmp_path / "waiter.log"
                     while b"checkpoint.lease_held" not in log_file.read_bytes():  # noqa: ASYNC110

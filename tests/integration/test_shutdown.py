@@ -17,7 +17,7 @@ import anyio
 import orjson
 import pytest
 import yaml
-from daemon_helpers import API_KEY, duplicates, settings_dict
+from daemon_helpers import API_KEY, duplicates, reaped, settings_dict
 from servers import S3Server, SwitchProxy, credential_config, make_bucket, read_objects
 
 from streamer.layout import is_data_key, iter_events
@@ -78,7 +78,7 @@ async def test_sigterm_in_sink_backoff_exits_zero_when_the_store_comes_back(
     opts = SimulatorOptions(events=300, seed=51, api_key=API_KEY, live_rate=40)
     async with start_simulator(opts) as sim, SwitchProxy.running(port) as proxy:
         proc = await _run(_config(tmp_path, sim.url, proxy, s3_server, bucket), tmp_path)
-        async with proc:
+        async with reaped(proc):
             await _outage_then_sigterm(tmp_path, proxy, proc)
             await anyio.sleep(1.0)
             proxy.refusing = False
@@ -110,7 +110,7 @@ async def test_sigterm_with_the_store_still_down_keeps_the_intent_for_the_next_r
     async with start_simulator(opts) as sim, SwitchProxy.running(port) as proxy:
         config = _config(tmp_path, sim.url, proxy, s3_server, bucket)
         proc = await _run(config, tmp_path)
-        async with proc:
+        async with reaped(proc):
             await _outage_then_sigterm(tmp_path, proxy, proc)
             with anyio.fail_after(60):
                 code = await proc.wait()
@@ -120,7 +120,7 @@ async def test_sigterm_with_the_store_still_down_keeps_the_intent_for_the_next_r
         assert left["owner"] is None
         proxy.refusing = False
         again = await _run(config, tmp_path, "--until-caught-up")
-        async with again:
+        async with reaped(again):
             with anyio.fail_after(120):
                 assert await again.wait() == 0, (tmp_path / "daemon.log").read_text()[-3000:]
         served = sorted(e["id"] for e in sim.state.all_events())

@@ -17,7 +17,7 @@ import anyio
 import orjson
 import pytest
 import yaml
-from daemon_helpers import API_KEY, settings_dict
+from daemon_helpers import API_KEY, reaped, settings_dict
 from servers import closed_port_url
 
 from streamer.simulator import SimulatorOptions, start_simulator
@@ -41,7 +41,7 @@ async def _sigterm_after(cfg: dict[str, Any], tmp: Path, event: str, waits: int)
             [sys.executable, "-m", "streamer", "run", "-c", str(config)], cwd=tmp,
             stdout=out, stderr=subprocess.STDOUT,
         )
-    async with proc:
+    async with reaped(proc):
         with anyio.fail_after(90):
             while len(_events(log, event)) < waits:
                 assert proc.returncode is None, log.read_text()[-2000:]
