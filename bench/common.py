@@ -78,12 +78,7 @@ def simulator(events: int, *, latency: float = 0.0, seed: int = 7) -> Iterator[s
                 time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _servers().stop_process(proc)
 
 
 def edge_ids(url: str) -> tuple[str, str]:
@@ -210,12 +205,19 @@ def _installed(name: str) -> bool:
     return True
 
 
+def _servers() -> Any:
+    """The test suite's server helpers (``tests/servers.py``), which the bench shares."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    import servers
+
+    return servers
+
+
 @contextlib.contextmanager
 def cloud(root: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """SeaweedFS and Azurite (the test suite's helpers), a fresh bucket on each."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    import servers
-
+    servers = _servers()
     s3, s3_proc = servers.start_seaweedfs(root / "seaweedfs")
     try:
         az, az_proc = servers.start_azurite(root / "azurite")
@@ -231,9 +233,9 @@ def cloud(root: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
             }
             yield s3_spec, az_spec
         finally:
-            servers._stop(az_proc, kill=False)
+            servers.stop_process(az_proc)
     finally:
-        servers._stop(s3_proc, kill=True)
+        servers.stop_process(s3_proc, kill=True)
 
 
 def fresh(root: Path, name: str) -> Path:

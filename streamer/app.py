@@ -30,7 +30,7 @@ import structlog
 from streamer.batcher import Batcher
 from streamer.config_loader import LoadedConfig
 from streamer.control import Control, signals, trigger
-from streamer.errors import StreamerError
+from streamer.errors import StreamerError, leaf_errors
 from streamer.gctune import steady_state
 from streamer.ids import id_seconds
 from streamer.metrics import Metrics, serve_health
@@ -225,16 +225,7 @@ def _apply(
 
 def _first_error(group: BaseException) -> BaseException:
     """The error to report from a task group: our own (one clear line) before anything else."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
+    leaves = leaf_errors(group)
     for exc in leaves:
         if isinstance(exc, StreamerError):
             return exc

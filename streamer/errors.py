@@ -26,6 +26,17 @@ these, never the message text, so rewording a message changes no label.
 from __future__ import annotations
 
 
+def leaf_errors(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, depth first, in order.
+
+    A task group reports one failure together with what it did to its siblings (closed
+    streams, cancellations); callers pick the error worth one clear line from these.
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return [exc]
+    return [leaf for inner in exc.exceptions for leaf in leaf_errors(inner)]
+
+
 def http_kind(status: object, code: str | None = None) -> str:
     """The ``kind`` of an HTTP failure: ``http_<status>``, else the service's error code."""
     return f"http_{status}" if isinstance(status, int) else (code or "http_error")

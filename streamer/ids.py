@@ -42,3 +42,8 @@ def id_before(event_id: str) -> str:
     value = int(event_id, 16)
     return f"{max(0, value - 1):024x}"
 
+
+def id_after(event_id: str) -> str:
+    """The id just above ``event_id``: ``before_id`` of it includes ``event_id`` itself."""
+    return f"{int(event_id, 16) + 1:024x}"
+

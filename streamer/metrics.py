@@ -218,9 +218,31 @@ async def serve_health(
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve :func:`health_app` until cancelled; started before anything that can wait."""
+    await serve_app(
+        health_app(metrics, state), host, port, what="metrics", key="metrics.port",
+        task_status=task_status,
+    )
+
+
+async def serve_app(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    what: str,
+    key: str,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    **fields: object,
+) -> None:
+    """Serve an aiohttp ``app`` on ``host:port`` until cancelled (health and report API).
+
+    A port that cannot be bound is one line naming ``key``; ``<what>.started`` is logged
+    (with ``fields``) and ``task_status`` reported once it listens; the runner is cleaned
+    up even when cancelled.
+    """
     from aiohttp import web
 
-    runner = web.AppRunner(health_app(metrics, state), access_log=None)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -228,10 +250,10 @@ async def serve_health(
             await site.start()
         except OSError as exc:
             raise FatalError(
-                f"metrics: cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                "free the port or change metrics.port"
+                f"{what}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                f"free the port or change {key}"
             ) from None
-        log.info("metrics.started", host=host, port=port)
+        log.info(f"{what}.started", host=host, port=port, **fields)
         task_status.started()
         await anyio.sleep_forever()
     finally:

@@ -33,7 +33,7 @@ from streamer.batcher import Batcher
 from streamer.checkpoint.file import FileCheckpointStore
 from streamer.checkpoint.state import Checkpoint
 from streamer.config_loader import LoadedConfig, load_config
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, leaf_errors
 from streamer.ids import ID_RE, id_before, synthetic_id
 from streamer.metrics import Metrics
 from streamer.processor import Processor
@@ -155,16 +155,7 @@ class ReplaySummary:
 
 def _cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The error that stopped the replay, not the closed streams it left behind."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
+    leaves = leaf_errors(group)
     broken = (anyio.BrokenResourceError, anyio.ClosedResourceError)
     return next((e for e in leaves if not isinstance(e, broken)), leaves[0])
 

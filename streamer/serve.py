@@ -32,7 +32,8 @@ import structlog
 from aiohttp import web
 
 from streamer.config_loader import LoadedConfig, load_config
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, leaf_errors
+from streamer.metrics import serve_app
 from streamer.report.columns import parse_columns
 from streamer.report.options import UsageError, parse_time, pick_service
 from streamer.report.reader import TimeRange, TooManyEvents
@@ -228,15 +229,10 @@ async def serve(
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled (SIGINT/SIGTERM in ``main``); started once it listens."""
-    runner = web.AppRunner(build_app(loaded), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, bind, port).start()
-        log.info("report_api.started", bind=bind, port=port, reports=len(loaded.settings.reports))
-        task_status.started()
-        await anyio.sleep_forever()
-    finally:
-        await runner.cleanup()
+    await serve_app(
+        build_app(loaded), bind, port, what="report_api", key="report_api.port",
+        task_status=task_status, reports=len(loaded.settings.reports),
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -256,7 +252,10 @@ def main(args: argparse.Namespace) -> int:
                     tg.cancel_scope.cancel()
                     return
 
-    anyio.run(run)
+    try:
+        anyio.run(run)
+    except BaseExceptionGroup as group:  # one clear line (a busy port), not a group
+        raise leaf_errors(group)[0] from None
     return 0
 
 

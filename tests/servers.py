@@ -169,7 +169,8 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, what: str, o
     )
 
 
-def _stop(proc: subprocess.Popen[bytes], *, kill: bool) -> None:
+def stop_process(proc: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    """Stop a server process (SIGTERM, or SIGKILL with ``kill``), killing it after 10 s."""
     if proc.poll() is not None:
         return
     if kill:
@@ -227,7 +228,7 @@ def start_seaweedfs(root: Path) -> tuple[S3Server, subprocess.Popen[bytes]]:
     try:
         _wait_ready(f"{server.endpoint_url}/healthz", proc, log, "SeaweedFS", lambda s: s == 200)
     except BaseException:
-        _stop(proc, kill=True)
+        stop_process(proc, kill=True)
         raise
     return server, proc
 
@@ -272,7 +273,7 @@ def start_azurite(root: Path) -> tuple[AzuriteServer, subprocess.Popen[bytes]]:
     try:
         _wait_ready(f"{endpoint}?comp=list", proc, log, "Azurite", lambda s: s > 0)
     except BaseException:
-        _stop(proc, kill=False)
+        stop_process(proc, kill=False)
         raise
     return server, proc
 
@@ -300,7 +301,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
     finally:
         _RUNNING.pop("s3", None)
-        _stop(proc, kill=True)
+        stop_process(proc, kill=True)
 
 
 @pytest.fixture(scope="session")
@@ -315,7 +316,7 @@ def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite
         yield server
     finally:
         _RUNNING.pop("azure", None)
-        _stop(proc, kill=False)
+        stop_process(proc, kill=False)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import anyio
 from anyio import to_process
 
+from streamer.errors import leaf_errors
 from streamer.ids import ID_RE, id_seconds
 from streamer.layout import is_data_key, join
 from streamer.records import ObjectInfo
@@ -251,7 +252,4 @@ async def read_events(
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first real error of a task group, so the CLI can print it as one line."""
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
+    return leaf_errors(group)[0]

@@ -33,11 +33,11 @@ import structlog
 
 from streamer.config import Settings
 from streamer.dedupe import DedupeWindow
-from streamer.ids import id_before, id_seconds, synthetic_id
+from streamer.ids import id_after, id_before, id_seconds, synthetic_id
 from streamer.records import Page
 from streamer.source.client import LeadConduitClient
 from streamer.source.decode import PageDecoder
-from streamer.source.pages import id_after, missing_runs, trust
+from streamer.source.pages import missing_runs, trust
 
 if TYPE_CHECKING:
     from streamer.metrics import Metrics

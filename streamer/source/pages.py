@@ -17,11 +17,6 @@ import structlog
 log = structlog.get_logger("streamer.source")
 
 
-def id_after(event_id: str) -> str:
-    """The id just above ``event_id``: ``before_id`` of it includes ``event_id`` itself."""
-    return f"{int(event_id, 16) + 1:024x}"
-
-
 def trust(
     raw: list[dict[str, Any]],
     after: str | None,

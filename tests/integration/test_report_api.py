@@ -15,10 +15,11 @@ import anyio
 import httpx
 import pytest
 import yaml
+from daemon_helpers import free_port
 from report_helpers import report_json, write_archive, write_config
 
 from streamer.config_loader import load_config
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, FatalError
 from streamer.serve import build_app, serve
 from streamer.simulator import generate_events
 
@@ -28,13 +29,6 @@ KEY = "s3cr3t-report-key"
 RID = "5fd4371e940df5a34a3888b2"
 SAVED = {"id": RID, "token": "by-flow", "name": "by flow", "group_by": ["vars.flow.id"],
          "columns": ["source-success", "recipient-success", "cost"]}  # fmt: skip
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -53,7 +47,7 @@ def cfg(tmp_path: Path) -> Path:
 @pytest.fixture
 async def api(cfg: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The API on a free port of 127.0.0.1, and a client authenticated as LeadConduit's."""
-    port = _port()
+    port = free_port()
     async with anyio.create_task_group() as tg:
         await tg.start(serve, load_config(str(cfg)), "127.0.0.1", port)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", auth=("API", KEY),
@@ -183,7 +177,7 @@ def tiny_cfg(cfg: Path) -> Path:
 async def test_too_large_a_range_is_refused(tiny_cfg: Path) -> None:
     """A request reading more than report_api.max_events events is a 400 naming the limit."""
     cfg = tiny_cfg
-    port = _port()
+    port = free_port()
     async with anyio.create_task_group() as tg:
         await tg.start(serve, load_config(str(cfg)), "127.0.0.1", port)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", auth=("API", KEY),
@@ -205,3 +199,14 @@ def test_serving_without_a_key_is_a_config_error(tmp_path: Path) -> None:
 def test_default_bind_is_loopback(cfg: Path) -> None:
     """The API listens on 127.0.0.1 unless told otherwise."""
     assert load_config(str(cfg)).settings.report_api.bind == "127.0.0.1"
+
+
+async def test_busy_port_is_one_clear_error(cfg: Path) -> None:
+    """A port already taken is a FatalError naming report_api.port, not a raw OSError."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = r"cannot listen on 127\.0\.0\.1:\d+ .*report_api\.port"
+        with pytest.raises(FatalError, match=busy):
+            await serve(load_config(str(cfg)), "127.0.0.1", port)

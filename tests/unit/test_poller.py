@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from streamer.dedupe import DedupeWindow
-from streamer.ids import id_before
+from streamer.ids import id_after, id_before
 from streamer.metrics import Metrics
 from streamer.records import Page
 from streamer.source.leadconduit import LeadConduitSource
-from streamer.source.pages import id_after, missing_runs, trust
+from streamer.source.pages import missing_runs, trust
 
 pytestmark = pytest.mark.anyio
 
