@@ -93,11 +93,6 @@ async def hurry_scope() -> AsyncIterator[Hurry]:
         _hurry.reset(token)
 
 
-def current_hurry() -> Hurry | None:
-    """The run's Hurry, if any."""
-    return _hurry.get()
-
-
 async def retrying(
     fn: Callable[[], Awaitable[T]],
     *,
