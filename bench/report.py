@@ -27,7 +27,7 @@ def build(root: Path, events: int, per_object: int, seed: int = 7) -> dict[str, 
     Events are serialized as they are generated (never all held), sorted within each
     object; objects' id ranges may overlap, which the report handles like late events.
     """
-    from streamer.layout import batch_key, compressor
+    from streamer.pipeline.layout import batch_key, compressor
     from streamer.simulator.events import iter_events, serialize
 
     chunk: list[tuple[str, bytes]] = []
@@ -73,7 +73,7 @@ def run(root: Path) -> dict[str, Any]:
     import contextlib
     import io
 
-    from streamer.cli import main as cli_main
+    from streamer.cli.main import main as cli_main
 
     cfg = config(root, root.parent / f"{root.name}.yaml")
     out, err = io.StringIO(), io.StringIO()

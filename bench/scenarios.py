@@ -176,9 +176,9 @@ async def daemon(cfg: dict[str, Any], blackhole: dict[str, float] | None = None)
     ``blackhole`` = ``{"after": s, "for": s}``: the aws credential's endpoint is routed
     through a proxy that swallows all traffic from ``after`` to ``after + for`` seconds.
     """
-    from streamer.app import run
-    from streamer.config_loader import parse_settings
-    from streamer.logs import setup_logging
+    from streamer.daemon.app import run
+    from streamer.observability.logs import setup_logging
+    from streamer.settings.loader import parse_settings
 
     setup_logging("warning", "json")
 
@@ -241,12 +241,12 @@ async def pipeline(events: int, seed: int = 7) -> dict[str, Any]:
     the API sends them. Reports events per CPU second of this thread and per wall second.
     """
     from bench.config import config
-    from streamer.batcher import Batcher, static_router
-    from streamer.config_loader import parse_settings
-    from streamer.logs import setup_logging
-    from streamer.metrics import Metrics
-    from streamer.processor import Processor
+    from streamer.observability.logs import setup_logging
+    from streamer.observability.metrics import Metrics
+    from streamer.pipeline.batcher import Batcher, static_router
+    from streamer.pipeline.processor import Processor
     from streamer.records import Batch, Page
+    from streamer.settings.loader import parse_settings
     from streamer.simulator import generate_events
     from streamer.source.client import parse_page
     from streamer.stages.base import build_pipeline
@@ -273,7 +273,7 @@ async def pipeline(events: int, seed: int = 7) -> dict[str, Any]:
     batch_send, batch_recv = anyio.create_memory_object_stream[Batch](2)
     out_bytes = 0
 
-    from streamer.runtime import page_decoder
+    from streamer.daemon.runtime import page_decoder
 
     decoder = page_decoder(loaded.settings)
 
@@ -310,9 +310,9 @@ async def backfill(
     cfg: dict[str, Any], start: int, end: int, parallel: int, state_dir: str
 ) -> dict[str, Any]:
     """``streamer backfill`` over ``[start, end)`` with ``parallel`` slices."""
-    from streamer.backfill import backfill as run_backfill
-    from streamer.config_loader import parse_settings
-    from streamer.logs import setup_logging
+    from streamer.observability.logs import setup_logging
+    from streamer.pipeline.backfill import backfill as run_backfill
+    from streamer.settings.loader import parse_settings
 
     setup_logging("warning", "json")
     loaded = parse_settings(cfg, base=Path())

@@ -35,9 +35,9 @@ class FastClock:
 
 async def steady(factor: float = 6.0, minutes: float = 6.0, seed: int = 23) -> dict[str, Any]:
     """Run the stream for ``minutes`` of (fast) clock; ratio over all but the first 2 min."""
-    from streamer.app import run
-    from streamer.config_loader import parse_settings
-    from streamer.metrics import Metrics
+    from streamer.daemon.app import run
+    from streamer.observability.metrics import Metrics
+    from streamer.settings.loader import parse_settings
     from streamer.simulator import SimulatorOptions, start_simulator
 
     clock = FastClock(factor)

@@ -20,6 +20,6 @@ def _restore_stdlib_logging() -> Iterator[None]:
     """setup_logging() points the root logger at its stream: undo that after each test."""
     level = logging.getLogger().level
     yield
-    from streamer.logs import reset_stdlib_logging
+    from streamer.observability.logs import reset_stdlib_logging
 
     reset_stdlib_logging(level)

@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from streamer.config_loader import LoadedConfig, parse_settings
-from streamer.layout import is_data_key, iter_events
+from streamer.pipeline.layout import is_data_key, iter_events
+from streamer.settings.loader import LoadedConfig, parse_settings
 
 API_KEY = "test-api-key-0123456789"
 

@@ -14,8 +14,8 @@ from typing import Any
 import anyio
 import yaml
 
-from streamer.batcher import Batcher, static_router
-from streamer.cli import main as cli_main
+from streamer.cli.main import main as cli_main
+from streamer.pipeline.batcher import Batcher, static_router
 from streamer.sinks.local import LocalSink
 
 PREFIX = "lc/events"

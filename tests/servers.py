@@ -35,8 +35,8 @@ import anyio.abc
 import pytest
 from pydantic import SecretStr
 
-from streamer.config import AwsCredential, AzureCredential, ServiceSettings
-from streamer.services import ResolvedService
+from streamer.settings.model import AwsCredential, AzureCredential, ServiceSettings
+from streamer.settings.services import ResolvedService
 
 __all__ = [
     "AzuriteServer",

@@ -16,8 +16,8 @@ from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobClient
 
 from streamer.checkpoint.cas import EtagCheckpointStore
-from streamer.config import AzureCredential
 from streamer.errors import CheckpointError, FatalSinkError
+from streamer.settings.model import AzureCredential
 from streamer.sinks._azure import (
     AZURE_ERRORS,
     CONFLICT_STATUSES,

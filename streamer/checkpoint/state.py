@@ -26,9 +26,9 @@ from typing import Any
 
 import orjson
 
-from streamer.dedupe import DedupeWindow
 from streamer.errors import CheckpointError
 from streamer.ids import id_seconds, is_id, synthetic_id
+from streamer.pipeline.dedupe import DedupeWindow
 
 VERSION = 2
 READABLE = (1, 2)

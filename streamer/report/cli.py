@@ -18,7 +18,6 @@ import time
 import anyio
 import orjson
 
-from streamer.config_loader import LoadedConfig, load_config
 from streamer.report import render
 from streamer.report.columns import parse_columns
 from streamer.report.html import page as html_page
@@ -35,7 +34,8 @@ from streamer.report.run import ReadOptions, columns_report, leadconduit_report,
 from streamer.report.scan import Spec, consumer_for
 from streamer.report.settings import SavedReport, find
 from streamer.report.transitions import TransitionTracker
-from streamer.units import parse_duration
+from streamer.settings.loader import LoadedConfig, load_config
+from streamer.settings.units import parse_duration
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from streamer.config_loader import LoadedConfig
-from streamer.services import ResolvedService
+from streamer.settings.loader import LoadedConfig
+from streamer.settings.services import ResolvedService
 
 PREFERENCE = ("local", "aws", "azure")
 
@@ -81,7 +81,7 @@ def load_rule_file(path: str, flag: str) -> str:
     """
     import orjson
 
-    from streamer.match import load_rule_doc
+    from streamer.cli.match import load_rule_doc
     from streamer.rules import compile_rule_set
 
     try:

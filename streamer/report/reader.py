@@ -28,7 +28,7 @@ from anyio import to_process
 
 from streamer.errors import leaf_errors
 from streamer.ids import ID_RE, id_seconds
-from streamer.layout import is_data_key, join
+from streamer.pipeline.layout import is_data_key, join
 from streamer.records import ObjectInfo
 from streamer.report.scan import Consumer, Spec, scan
 from streamer.sinks.base import Sink

@@ -19,7 +19,7 @@ import orjson
 from streamer.report.columns import MONEY
 from streamer.report.options import iso
 from streamer.report.reader import ReadStats, TimeRange
-from streamer.services import ResolvedService
+from streamer.settings.services import ResolvedService
 
 TRANSPOSE_MAX_GROUPS = 8
 # These differ run to run: stderr only, so JSON output diffs cleanly.

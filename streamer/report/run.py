@@ -13,7 +13,6 @@ from typing import Any
 
 import anyio
 
-from streamer.config_loader import LoadedConfig
 from streamer.errors import FatalSinkError
 from streamer.records import ObjectInfo
 from streamer.report.aggregate import Aggregator
@@ -27,7 +26,8 @@ from streamer.report.reader import (
 )
 from streamer.report.scan import Consumer, Spec, consumer_for
 from streamer.report.settings import SavedReport
-from streamer.services import ResolvedService
+from streamer.settings.loader import LoadedConfig
+from streamer.settings.services import ResolvedService
 from streamer.sinks.base import Sink
 from streamer.sinks.factory import build_sink
 

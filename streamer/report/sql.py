@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from streamer.report.columns import KINDS, MONEY, OUTCOMES
 
 if TYPE_CHECKING:
-    from streamer.config_loader import LoadedConfig
-    from streamer.services import ResolvedService
+    from streamer.settings.loader import LoadedConfig
+    from streamer.settings.services import ResolvedService
 
 Dialect = Literal["duckdb", "trino"]
 TEXT_COLUMNS = ("id", "type", "outcome")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamer.ids import id_seconds
-from streamer.layout import NO_LEAD, lead_id
+from streamer.pipeline.layout import NO_LEAD, lead_id
 from streamer.rules import CompiledRuleSet
 
 Event = dict[str, Any]

@@ -21,10 +21,10 @@ from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from azure.storage.blob import BlobBlock, ContentSettings
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
-from streamer.config import AzureCredential, ServiceSettings
 from streamer.errors import FatalSinkError, RetriableSinkError
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
-from streamer.services import ResolvedService
+from streamer.settings.model import AzureCredential, ServiceSettings
+from streamer.settings.services import ResolvedService
 from streamer.sinks._azure import (
     AZURE_ERRORS,
     CONFLICT_STATUSES,

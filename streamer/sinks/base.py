@@ -2,7 +2,7 @@
 
 Exactly-once rests on two properties every sink must have: ``put`` never overwrites
 (a second put of the same key reports ``ALREADY_EXISTS``), and a ``put`` that returned
-is durable. The batch/intent logic in :mod:`streamer.writer` does the rest.
+is durable. The batch/intent logic in :mod:`streamer.pipeline.writer` does the rest.
 """
 
 from __future__ import annotations

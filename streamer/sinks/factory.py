@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamer.services import ResolvedService
+from streamer.settings.services import ResolvedService
 from streamer.sinks.base import Sink
 from streamer.sinks.local import LocalSink
 
@@ -10,7 +10,7 @@ from streamer.sinks.local import LocalSink
 def build_sink(service: ResolvedService, *, name: str | None = None) -> Sink:
     """The sink for ``service``; ``name`` overrides the service name (event routing)."""
     if service.name == "local":
-        from streamer.config import LocalServiceSettings
+        from streamer.settings.model import LocalServiceSettings
 
         opts = service.options
         if isinstance(opts, LocalServiceSettings):

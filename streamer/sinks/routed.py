@@ -3,7 +3,7 @@
 A :class:`RoutedSink` stands for one target an event's own firehose names. It opens the
 real sink lazily; when that target cannot be written (FatalSinkError with a dead-letter
 reason, or an unknown credential) it writes the object's events to the dead letters of
-the static services instead (:mod:`streamer.deadletter`) and returns ``DEAD_LETTERED``.
+the static services instead (:mod:`streamer.pipeline.deadletter`) and returns ``DEAD_LETTERED``.
 The writer's intent, retries and recovery see an ordinary sink.
 """
 
@@ -16,12 +16,17 @@ from typing import Any
 import anyio
 import structlog
 
-from streamer.deadletter import RETRY_TARGET_AFTER, DeadLetters, Failure, dead_letter_reason
 from streamer.errors import FatalSinkError
+from streamer.observability.retry import backoff
+from streamer.pipeline.deadletter import (
+    RETRY_TARGET_AFTER,
+    DeadLetters,
+    Failure,
+    dead_letter_reason,
+)
+from streamer.pipeline.routing import EventRouter
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
-from streamer.retry import backoff
-from streamer.routing import EventRouter
-from streamer.services import ResolvedService
+from streamer.settings.services import ResolvedService
 from streamer.sinks.base import Sink
 
 log = structlog.get_logger("streamer.sinks.routed")

@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 import anyio
 from botocore.exceptions import ClientError
 
-from streamer.config import AwsCredential, ServiceSettings
 from streamer.errors import FatalSinkError, RetriableSinkError
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
-from streamer.services import ResolvedService
+from streamer.settings.model import AwsCredential, ServiceSettings
+from streamer.settings.services import ResolvedService
 from streamer.sinks._aws import CONFLICT_CODES, S3_ERRORS, classify, error_code, open_s3_client
 
 T = TypeVar("T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from streamer.dedupe import DedupeWindow
+from streamer.pipeline.dedupe import DedupeWindow
 from streamer.records import Page
 
 

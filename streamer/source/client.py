@@ -22,13 +22,13 @@ import structlog
 
 from streamer import version
 from streamer.errors import FatalSourceError, RetriableSourceError
-from streamer.retry import backoff
+from streamer.observability.retry import backoff
 from streamer.source.budget import RequestBudget
 from streamer.source.decode import PageDecoder, ids_valid
 from streamer.source.netstream import transport_for
 
 if TYPE_CHECKING:
-    from streamer.config import SourceSettings
+    from streamer.settings.model import SourceSettings
 
 log = structlog.get_logger("streamer.source")
 T = TypeVar("T")

@@ -31,16 +31,16 @@ import anyio
 import orjson
 import structlog
 
-from streamer.config import Settings
-from streamer.dedupe import DedupeWindow
 from streamer.ids import id_after, id_before, id_seconds, synthetic_id
+from streamer.pipeline.dedupe import DedupeWindow
 from streamer.records import Page
+from streamer.settings.model import Settings
 from streamer.source.client import LeadConduitClient
 from streamer.source.decode import PageDecoder
 from streamer.source.pages import missing_runs, trust
 
 if TYPE_CHECKING:
-    from streamer.metrics import Metrics
+    from streamer.observability.metrics import Metrics
 
 log = structlog.get_logger("streamer.source")
 RECHECK_SHARE = 0.1  # re-check id scans may cost about this share of the main stream's bytes

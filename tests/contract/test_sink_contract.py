@@ -28,9 +28,9 @@ from servers import (
     resolved_service,
 )
 
-from streamer.config import AwsCredential
 from streamer.errors import FatalSinkError, RetriableSinkError
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
+from streamer.settings.model import AwsCredential
 from streamer.sinks.base import Sink
 from streamer.sinks.factory import build_sink
 from streamer.sinks.local import LocalSink

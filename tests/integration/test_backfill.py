@@ -15,12 +15,12 @@ import pytest
 import yaml
 from daemon_helpers import API_KEY, archive_ids, duplicates, loaded_config, settings_dict
 
-from streamer.backfill import Slice, backfill, split
 from streamer.checkpoint.file import FileCheckpointStore
 from streamer.checkpoint.state import Checkpoint
 from streamer.ids import id_seconds, synthetic_id
-from streamer.layout import iter_events
-from streamer.progress import Progress
+from streamer.observability.progress import Progress
+from streamer.pipeline.backfill import Slice, backfill, split
+from streamer.pipeline.layout import iter_events
 from streamer.simulator import RunningSimulator, SimulatorOptions, start_simulator
 
 pytestmark = pytest.mark.anyio
@@ -200,7 +200,7 @@ def test_checkpoint_origin_round_trips() -> None:
 
 async def test_first_live_run_records_its_origin(sim: RunningSimulator, tmp_path: Path) -> None:
     """The daemon's first run stores the cursor it started from; later runs keep it."""
-    from streamer.app import run
+    from streamer.daemon.app import run
 
     start = sim.state.visible_ids()[1000]
     loaded = loaded_config(sim.url, tmp_path, source={"start": {"after_id": start}})
@@ -220,7 +220,7 @@ async def test_first_live_run_records_its_origin(sim: RunningSimulator, tmp_path
 
 async def test_live_rescan_never_reads_below_the_floor(sim: RunningSimulator) -> None:
     """With a floor, the lag-window re-scan yields nothing older than it."""
-    from streamer.dedupe import DedupeWindow
+    from streamer.pipeline.dedupe import DedupeWindow
     from streamer.source.client import LeadConduitClient
     from streamer.source.leadconduit import LeadConduitSource
 
@@ -244,7 +244,7 @@ async def test_live_rescan_never_reads_below_the_floor(sim: RunningSimulator) ->
 
 def test_checkpoint_seen_is_sorted_with_late_ids() -> None:
     """The dedupe window is written sorted even when late (lower) ids arrived last."""
-    from streamer.dedupe import DedupeWindow
+    from streamer.pipeline.dedupe import DedupeWindow
 
     window = DedupeWindow([synthetic_id(10), synthetic_id(30)])
     window.add(synthetic_id(20))

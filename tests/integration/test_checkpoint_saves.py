@@ -9,9 +9,9 @@ import orjson
 import pytest
 from daemon_helpers import API_KEY, archive_ids, duplicates, loaded_config
 
-from streamer.app import run
 from streamer.checkpoint.file import FileCheckpointStore
 from streamer.checkpoint.state import Checkpoint
+from streamer.daemon.app import run
 from streamer.simulator import SimulatorOptions, start_simulator
 
 pytestmark = pytest.mark.anyio

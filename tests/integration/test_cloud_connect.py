@@ -26,9 +26,9 @@ from servers import (
     resolved_service,
 )
 
-from streamer.config import AwsCredential, AzureCredential, LocalServiceSettings
-from streamer.connect import verification_key, verify_all, verify_service
-from streamer.services import ResolvedService
+from streamer.settings.model import AwsCredential, AzureCredential, LocalServiceSettings
+from streamer.settings.services import ResolvedService
+from streamer.sinks.connect import verification_key, verify_all, verify_service
 
 pytestmark = pytest.mark.anyio
 

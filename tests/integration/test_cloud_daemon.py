@@ -12,9 +12,9 @@ import pytest
 from daemon_helpers import API_KEY, duplicates, settings_dict
 from servers import AzuriteServer, S3Server, credential_config, make_bucket, read_objects
 
-from streamer.app import run
-from streamer.config_loader import parse_settings
-from streamer.layout import is_data_key, iter_events
+from streamer.daemon.app import run
+from streamer.pipeline.layout import is_data_key, iter_events
+from streamer.settings.loader import parse_settings
 from streamer.simulator import SimulatorOptions, start_simulator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.servers]

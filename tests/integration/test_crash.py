@@ -18,7 +18,7 @@ import yaml
 from daemon_helpers import API_KEY, duplicates, settings_dict
 from servers import AzuriteServer, S3Server, credential_config, make_bucket, read_objects
 
-from streamer.layout import is_data_key, iter_events
+from streamer.pipeline.layout import is_data_key, iter_events
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,10 +10,10 @@ import orjson
 import pytest
 from daemon_helpers import API_KEY, archive_ids, duplicates, loaded_config
 
-from streamer.app import run
+from streamer.daemon.app import run
 from streamer.errors import FatalSourceError
-from streamer.layout import partition
-from streamer.metrics import Metrics
+from streamer.observability.metrics import Metrics
+from streamer.pipeline.layout import partition
 from streamer.simulator import SimulatorOptions, start_simulator
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +35,7 @@ async def test_drains_every_event_exactly_once(tmp_path: Path) -> None:
     assert sorted(ids) == sorted(expected)
     assert duplicates(ids) == []
     assert summary.fetched == summary.written == 3000
-    from streamer.layout import decompress
+    from streamer.pipeline.layout import decompress
 
     sample = next((tmp_path / "out").rglob("*.gz"))
     for line in decompress(sample.read_bytes(), sample.name).splitlines():
@@ -134,7 +134,7 @@ async def test_filter_and_transform_apply_before_writing(tmp_path: Path) -> None
                 handle_signals=False,
             )
         recipients = {e["id"] for e in sim.state.all_events() if e["type"] == "recipient"}
-    from streamer.layout import iter_events
+    from streamer.pipeline.layout import iter_events
 
     events = [
         e for p in (tmp_path / "out").rglob("*.gz") for e in iter_events(p.read_bytes(), p.name)

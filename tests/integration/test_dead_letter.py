@@ -20,11 +20,11 @@ from servers import (
     read_objects,
 )
 
-from streamer.app import run
 from streamer.checkpoint.state import Checkpoint
-from streamer.config_loader import parse_settings
-from streamer.layout import is_data_key, iter_events
-from streamer.metrics import Metrics
+from streamer.daemon.app import run
+from streamer.observability.metrics import Metrics
+from streamer.pipeline.layout import is_data_key, iter_events
+from streamer.settings.loader import parse_settings
 from streamer.simulator import SimulatorOptions, start_simulator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.servers]

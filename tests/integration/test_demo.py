@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from streamer.demo import MARKER, prepare_out, run_demo
+from streamer.cli.demo import MARKER, prepare_out, run_demo
 from streamer.errors import ConfigError
 
 pytestmark = pytest.mark.anyio

@@ -14,12 +14,12 @@ import orjson
 import pytest
 from daemon_helpers import API_KEY, free_port, sample, settings_dict
 
-from streamer.app import RunSummary, run
-from streamer.config_loader import parse_settings
+from streamer.cli.status import print_status
+from streamer.daemon.app import RunSummary, run
 from streamer.errors import FatalError
-from streamer.metrics import Metrics
+from streamer.observability.metrics import Metrics
+from streamer.settings.loader import parse_settings
 from streamer.simulator import SimulatorOptions, start_simulator
-from streamer.status import print_status
 
 pytestmark = pytest.mark.anyio
 

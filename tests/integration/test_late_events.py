@@ -15,9 +15,9 @@ import anyio
 import pytest
 from daemon_helpers import API_KEY, archive_ids, duplicates, loaded_config, settings_dict
 
-from streamer.app import run
-from streamer.config_loader import parse_settings
-from streamer.metrics import Metrics
+from streamer.daemon.app import run
+from streamer.observability.metrics import Metrics
+from streamer.settings.loader import parse_settings
 from streamer.simulator import SimulatorOptions, id_time, start_simulator
 from streamer.simulator.server import RunningSimulator
 
@@ -123,7 +123,7 @@ async def test_sink_outage_longer_than_lag_window_loses_nothing(
     """S3 unreachable for 4 lag windows in one daemon: afterwards every event once, none lost."""
     from servers import SwitchProxy, credential_config, make_bucket, read_objects
 
-    from streamer.layout import is_data_key, iter_events
+    from streamer.pipeline.layout import is_data_key, iter_events
 
     bucket = make_bucket(s3_server)
     clock = JumpClock()

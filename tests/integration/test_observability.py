@@ -185,7 +185,7 @@ async def scrape_after_first_write(
 
 def test_no_created_series() -> None:
     """/metrics has no *_created series (they doubled the series count for nothing)."""
-    from streamer.metrics import Metrics
+    from streamer.observability.metrics import Metrics
 
     metrics = Metrics()
     metrics.fetched.inc()

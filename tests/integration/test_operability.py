@@ -11,11 +11,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from daemon_helpers import API_KEY, KEEP_RECIPIENTS, free_port, sample, settings_dict
 
-from streamer.app import run
-from streamer.config_loader import parse_settings
+from streamer.daemon.app import run
+from streamer.daemon.runstate import RunState, State
 from streamer.errors import RetriableSinkError, RetriableSourceError
-from streamer.metrics import Metrics, error_kind, health_app
-from streamer.runstate import RunState, State
+from streamer.observability.metrics import Metrics, error_kind, health_app
+from streamer.settings.loader import parse_settings
 from streamer.simulator import SimulatorOptions, start_simulator
 
 pytestmark = pytest.mark.anyio
@@ -168,7 +168,7 @@ def test_error_kinds_are_a_small_vocabulary() -> None:
 
 async def test_check_connect_all_ok(tmp_path: Path) -> None:
     """``connect_all``: api, checkpoint and each sink pass against a healthy setup."""
-    from streamer.checks import connect_all
+    from streamer.cli.check import connect_all
 
     async with start_simulator(SimulatorOptions(events=20, api_key=API_KEY)) as sim:
         loaded = parse_settings(settings_dict(sim.url, tmp_path), base=Path())

@@ -8,10 +8,10 @@ import anyio
 import pytest
 from daemon_helpers import API_KEY, duplicates, loaded_config
 
-from streamer.app import run
 from streamer.checkpoint.memory import MemoryCheckpointStore
+from streamer.daemon.app import run
 from streamer.errors import FatalSinkError
-from streamer.layout import iter_events
+from streamer.pipeline.layout import iter_events
 from streamer.records import ObjectMeta, PutOutcome
 from streamer.simulator import SimulatorOptions, start_simulator
 from streamer.sinks.memory import MemorySink

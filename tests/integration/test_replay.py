@@ -12,11 +12,11 @@ import pytest
 import yaml
 from report_helpers import run_cli, write_archive, write_config
 
-from streamer.config_loader import load_config
-from streamer.layout import is_data_key, iter_events, partition
-from streamer.replay import replay
+from streamer.pipeline.layout import is_data_key, iter_events, partition
+from streamer.pipeline.replay import replay
 from streamer.report.options import pick_service
 from streamer.report.reader import TimeRange
+from streamer.settings.loader import load_config
 from streamer.simulator import generate_events
 
 END = 1_790_000_000

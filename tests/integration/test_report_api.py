@@ -18,9 +18,9 @@ import yaml
 from daemon_helpers import free_port
 from report_helpers import report_json, write_archive, write_config
 
-from streamer.config_loader import load_config
 from streamer.errors import ConfigError, FatalError
-from streamer.serve import build_app, serve
+from streamer.report.api import build_app, serve
+from streamer.settings.loader import load_config
 from streamer.simulator import generate_events
 
 pytestmark = pytest.mark.anyio

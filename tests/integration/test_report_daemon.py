@@ -12,7 +12,7 @@ import yaml
 from daemon_helpers import API_KEY, loaded_config, settings_dict
 from report_helpers import assert_row, expected_columns, id_time, run_cli
 
-from streamer.app import run
+from streamer.daemon.app import run
 from streamer.simulator import SimulatorOptions, start_simulator
 
 pytestmark = pytest.mark.anyio

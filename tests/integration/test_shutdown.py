@@ -20,7 +20,7 @@ import yaml
 from daemon_helpers import API_KEY, duplicates, reaped, settings_dict
 from servers import S3Server, SwitchProxy, credential_config, make_bucket, read_objects
 
-from streamer.layout import is_data_key, iter_events
+from streamer.pipeline.layout import is_data_key, iter_events
 from streamer.simulator import SimulatorOptions, start_simulator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.servers, pytest.mark.slow]

@@ -14,11 +14,11 @@ import yaml
 from daemon_helpers import API_KEY, KEEP_RECIPIENTS, settings_dict
 from servers import credential_config, make_bucket
 
-from streamer.app import run
-from streamer.config_loader import LoadedConfig, parse_settings
-from streamer.layout import iter_events
+from streamer.cli.verify import is_archive_key, verify
+from streamer.daemon.app import run
+from streamer.pipeline.layout import iter_events
+from streamer.settings.loader import LoadedConfig, parse_settings
 from streamer.simulator import SimulatorOptions, start_simulator
-from streamer.verify import is_archive_key, verify
 
 pytestmark = pytest.mark.anyio
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from streamer import idsort
-from streamer.config_loader import parse_settings
-from streamer.layout import batch_key, compressor
-from streamer.verify import verify
+from streamer.audit import idsort
+from streamer.cli.verify import verify
+from streamer.pipeline.layout import batch_key, compressor
+from streamer.settings.loader import parse_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 OBJECTS, PER_OBJECT = 200, 1000

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from streamer.batcher import Batcher, Target, static_router
-from streamer.layout import batch_key, iter_events, per_event_key
+from streamer.pipeline.batcher import Batcher, Target, static_router
+from streamer.pipeline.layout import batch_key, iter_events, per_event_key
 
 T = dt.datetime(2026, 11, 23, 14, 0, 0, tzinfo=dt.UTC)
 S3: Target = ("aws", "lc/events")

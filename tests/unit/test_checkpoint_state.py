@@ -13,8 +13,8 @@ import pytest
 from streamer.checkpoint.file import FileCheckpointStore
 from streamer.checkpoint.memory import MemoryCheckpointStore
 from streamer.checkpoint.state import Checkpoint, Intent, IntentObject, decode_ids, encode_ids
-from streamer.dedupe import DedupeWindow
 from streamer.errors import CheckpointError
+from streamer.pipeline.dedupe import DedupeWindow
 
 pytestmark = pytest.mark.anyio
 

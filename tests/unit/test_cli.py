@@ -9,7 +9,8 @@ import orjson
 import pytest
 import structlog
 
-from streamer import cli, logs
+from streamer.cli import main as cli
+from streamer.observability import logs
 
 GOOD = """\
 source:
@@ -195,7 +196,7 @@ def test_secrets_from_config_are_masked_in_errors(
     async def connect_fails(_loaded: object) -> list[tuple[str, bool, str]]:
         raise FatalSinkError("denied for cli-test-key-secret")
 
-    monkeypatch.setattr("streamer.checks.connect_all", connect_fails)
+    monkeypatch.setattr("streamer.cli.check.connect_all", connect_fails)
     assert cli.main(["check", "-c", write(tmp_path, GOOD), "--connect"]) == 1
     err = capsys.readouterr().err
     assert "denied for ***" in err

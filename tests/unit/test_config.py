@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from streamer.config_loader import load_config, parse_settings
 from streamer.errors import ConfigError
+from streamer.settings.loader import load_config, parse_settings
 
 LOCAL = {"services": {"local": {"enabled": True, "path": "./out"}}}
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from streamer.config_loader import LoadedConfig, parse_settings
 from streamer.errors import ConfigError
-from streamer.layout import compressor
+from streamer.pipeline.layout import compressor
+from streamer.settings.loader import LoadedConfig, parse_settings
 
 LOCAL = {"services": {"local": {"enabled": True, "path": "./out"}}}
 

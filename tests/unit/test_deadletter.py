@@ -11,21 +11,21 @@ import orjson
 import pytest
 import stamina
 
-from streamer.batcher import Batcher
 from streamer.checkpoint.memory import MemoryCheckpointStore
 from streamer.checkpoint.state import Checkpoint
-from streamer.config_loader import LoadedConfig, parse_settings
-from streamer.deadletter import DeadLetters, Failure, dead_letter_reason, dead_letters
 from streamer.errors import FatalSinkError, RetriableSinkError
-from streamer.layout import compressor, is_data_key, iter_events, partition
-from streamer.metrics import Metrics
+from streamer.observability.metrics import Metrics
+from streamer.pipeline.batcher import Batcher
+from streamer.pipeline.deadletter import DeadLetters, Failure, dead_letter_reason, dead_letters
+from streamer.pipeline.layout import compressor, is_data_key, iter_events, partition
+from streamer.pipeline.routing import EventRouter
+from streamer.pipeline.writer import Writer
 from streamer.records import PutOutcome
-from streamer.routing import EventRouter
-from streamer.services import ResolvedService
+from streamer.settings.loader import LoadedConfig, parse_settings
+from streamer.settings.services import ResolvedService
 from streamer.sinks.base import Sink
 from streamer.sinks.local import LocalSink
 from streamer.sinks.routed import RoutedSinkFactory
-from streamer.writer import Writer
 
 pytestmark = pytest.mark.anyio
 T0 = 0x6560_0000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.dedupe import DedupeWindow
+from streamer.pipeline.dedupe import DedupeWindow
 
 
 def i(n: int) -> str:

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from kustomize_render import render
 
-from streamer.config_loader import parse_settings
-from streamer.units import parse_duration
+from streamer.settings.loader import parse_settings
+from streamer.settings.units import parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -367,7 +367,7 @@ def test_project_script_is_the_cli_the_image_runs() -> None:
     import tomllib
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert project["project"]["scripts"]["streamer"] == "streamer.cli:main"
+    assert project["project"]["scripts"]["streamer"] == "streamer.cli.main:main"
 
 
 def test_systemd_security_exposure_is_low(tmp_path: Path) -> None:

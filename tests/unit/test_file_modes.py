@@ -12,10 +12,10 @@ from pydantic import ValidationError
 
 from streamer.checkpoint.file import FileCheckpointStore
 from streamer.checkpoint.state import Checkpoint
-from streamer.config import LocalServiceSettings
 from streamer.fsutil import dir_mode_for, ensure_dir, parse_file_mode, write_private
 from streamer.records import ObjectMeta
-from streamer.services import ResolvedService
+from streamer.settings.model import LocalServiceSettings
+from streamer.settings.services import ResolvedService
 from streamer.sinks.factory import build_sink
 from streamer.sinks.local import LocalSink
 
@@ -136,7 +136,7 @@ def test_dir_mode_follows_file_mode() -> None:
 
 def test_metrics_bind_loopback_by_default() -> None:
     """Without metrics.host, /metrics and /readyz (the cursor) are not exposed to the network."""
-    from streamer.config import MetricsSettings
+    from streamer.settings.model import MetricsSettings
 
     assert MetricsSettings().host == "127.0.0.1"
 

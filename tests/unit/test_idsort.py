@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.idsort import IdCheck, IdRuns
+from streamer.audit.idsort import IdCheck, IdRuns
 from streamer.sinks.local import LocalSink
 
 pytestmark = pytest.mark.anyio

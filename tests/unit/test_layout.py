@@ -8,7 +8,7 @@ import gzip
 import orjson
 import pytest
 
-from streamer.layout import (
+from streamer.pipeline.layout import (
     CONTENT_TYPE,
     NO_LEAD,
     SUFFIX,

@@ -9,8 +9,8 @@ import orjson
 import pytest
 import structlog
 
-from streamer import logs
-from streamer.logs import MASK, redact, register_secrets, setup_logging
+from streamer.observability import logs
+from streamer.observability.logs import MASK, redact, register_secrets, setup_logging
 
 API_KEY = "lc-api-key-0123456789abcdef"
 ACCOUNT_KEY = (
@@ -186,8 +186,8 @@ def test_reconfiguring_keeps_one_stdlib_handler() -> None:
 async def test_one_log_line_per_retry() -> None:
     """Each retry is logged once, as <component>.retry_scheduled with its typed kind."""
     from streamer.errors import RetriableSinkError
-    from streamer.metrics import Metrics, count_retries
-    from streamer.retry import backoff
+    from streamer.observability.metrics import Metrics, count_retries
+    from streamer.observability.retry import backoff
 
     out = capture()
     metrics = Metrics()

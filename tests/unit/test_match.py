@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from streamer.match import run_match
+from streamer.cli.match import run_match
 
 EVENTS = [
     {"id": "a1", "type": "source", "vars": {"lead": {"state": "TX"}}},

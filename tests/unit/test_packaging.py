@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import streamer
-from streamer import cli
+from streamer.cli import main as cli
 from streamer.source.client import LeadConduitClient
 
 REPO = Path(__file__).resolve().parents[2]

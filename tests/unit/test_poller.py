@@ -10,9 +10,9 @@ import anyio
 import orjson
 import pytest
 
-from streamer.dedupe import DedupeWindow
 from streamer.ids import id_after, id_before
-from streamer.metrics import Metrics
+from streamer.observability.metrics import Metrics
+from streamer.pipeline.dedupe import DedupeWindow
 from streamer.records import Page
 from streamer.source.leadconduit import LeadConduitSource
 from streamer.source.pages import missing_runs, trust

@@ -5,9 +5,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from streamer.batcher import Batcher, static_router
-from streamer.metrics import Metrics
-from streamer.processor import Processor
+from streamer.observability.metrics import Metrics
+from streamer.pipeline.batcher import Batcher, static_router
+from streamer.pipeline.processor import Processor
 from streamer.records import Batch, Page
 
 pytestmark = pytest.mark.anyio

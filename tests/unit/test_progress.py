@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from streamer import progress as progress_module
 from streamer.ids import synthetic_id
-from streamer.progress import Progress
+from streamer.observability import progress as progress_module
+from streamer.observability.progress import Progress
 
 
 class Recorder:

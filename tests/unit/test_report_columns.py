@@ -24,7 +24,7 @@ from report_helpers import (
     write_config,
 )
 
-from streamer.batcher import Batcher, static_router
+from streamer.pipeline.batcher import Batcher, static_router
 from streamer.simulator import generate_events
 from streamer.sinks.local import LocalSink
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from streamer.config import AwsCredential, AzureCredential
-from streamer.config_loader import LoadedConfig, parse_settings
-from streamer.routing import EventRouter
+from streamer.pipeline.routing import EventRouter
+from streamer.settings.loader import LoadedConfig, parse_settings
+from streamer.settings.model import AwsCredential, AzureCredential
 
 CREDS = {
     "aws-main": {"service": "aws", "access_key_id": "AK", "secret_access_key": "s3cr3t"},

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from daemon_helpers import loaded_config, sample
 
-from streamer.metrics import Metrics
-from streamer.reload import changed_keys
-from streamer.runstate import RunState, State, watchdog_interval
+from streamer.daemon.reload import changed_keys
+from streamer.daemon.runstate import RunState, State, watchdog_interval
+from streamer.observability.metrics import Metrics
 
 RULE = {"filter": {"name": "a", "rule_set": {"op": "and", "rules": [
     {"lhv": "type", "op": "is equal to", "rhv": "recipient"}]}}}

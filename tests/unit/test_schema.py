@@ -12,8 +12,8 @@ import pytest
 import structlog
 import yaml
 
-from streamer import cli
-from streamer.schema import config_schema
+from streamer.cli import main as cli
+from streamer.cli.config import config_schema
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = [

@@ -11,11 +11,11 @@ import pytest
 
 from streamer.checkpoint.file import FileCheckpointStore
 from streamer.checkpoint.state import Checkpoint, Intent, IntentObject
-from streamer.config_loader import LoadedConfig, parse_settings
-from streamer.dedupe import DedupeWindow
+from streamer.cli.status import print_status, render_text, status_document
 from streamer.errors import CheckpointError
 from streamer.ids import synthetic_id
-from streamer.status import print_status, render_text, status_document
+from streamer.pipeline.dedupe import DedupeWindow
+from streamer.settings.loader import LoadedConfig, parse_settings
 
 pytestmark = pytest.mark.anyio
 NOW = 1_800_000_000.0

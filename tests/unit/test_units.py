@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from streamer.units import Duration, Size, parse_duration, parse_size
+from streamer.settings.units import Duration, Size, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(

@@ -10,16 +10,16 @@ import anyio
 import pytest
 import stamina
 
-from streamer.batcher import Batcher, static_router
 from streamer.checkpoint.memory import MemoryCheckpointStore
 from streamer.checkpoint.state import Checkpoint, Intent, IntentObject
-from streamer.dedupe import DedupeWindow
 from streamer.errors import FatalSinkError, RetriableSinkError
-from streamer.layout import batch_key
+from streamer.observability.retry import hurry_scope
+from streamer.pipeline.batcher import Batcher, static_router
+from streamer.pipeline.dedupe import DedupeWindow
+from streamer.pipeline.layout import batch_key
+from streamer.pipeline.writer import Writer, summary_of
 from streamer.records import Batch, ObjectMeta, PutOutcome
-from streamer.retry import hurry_scope
 from streamer.sinks.memory import MemorySink
-from streamer.writer import Writer, summary_of
 
 pytestmark = pytest.mark.anyio
 

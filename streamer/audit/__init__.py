@@ -1,0 +1,1 @@
+"""Counting what the archive holds: bounded-memory scans behind ``streamer verify``."""

@@ -1,0 +1,1 @@
+"""The long-running process: task group, signals, grace, run state, start-up, reload."""

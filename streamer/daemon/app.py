@@ -1,0 +1,312 @@
+"""The daemon: one task group, bounded streams, a drain on shutdown and on reload.
+
+``poller -> [pages, 4] -> processor -> [batches, 2] -> writer``. The health server, the
+signal handler and the watchdog start first, before anything that can wait (the lease,
+sinks, recovery), so probes answer and a SIGTERM is honoured from the first second.
+
+Shutdown (SIGTERM, SIGINT, an injected trigger, or being caught up with
+``--until-caught-up``) cancels a start-up in progress, or cancels only the poller of a
+running pipeline: the closed page stream ends the processor, which seals its open batch;
+the writer drains and saves the checkpoint. If that takes longer than ``shutdown.grace``
+or a second signal arrives, everything is cancelled: the intent in the checkpoint makes
+the next start finish or abandon the interrupted batch, so state is never corrupt.
+
+SIGHUP re-reads the config (``streamer.daemon.reload``); a valid one drains the pipeline the same
+way and starts a new one on the same checkpoint, lease and health server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.abc
+import structlog
+
+from streamer.daemon.control import Control, signals, trigger
+from streamer.daemon.runstate import RunState, State, watchdog, watchdog_interval
+from streamer.daemon.runtime import Runtime, hold_checkpoint, open_runtime
+from streamer.errors import StreamerError, leaf_errors
+from streamer.ids import id_seconds
+from streamer.observability.gctune import steady_state
+from streamer.observability.metrics import Metrics, serve_health
+from streamer.observability.progress import Progress
+from streamer.observability.retry import hurry_scope
+from streamer.pipeline.batcher import Batcher
+from streamer.pipeline.processor import Processor
+from streamer.records import Batch, Page
+from streamer.settings.loader import LoadedConfig
+
+log = structlog.get_logger("streamer.app")
+PAGE_BUFFER = 4
+BATCH_BUFFER = 2
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the CLI's closing line and the tests."""
+
+    fetched: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    written: int = 0
+    batches: int = 0
+    objects: int = 0
+    late_caught: int = 0
+    late_beyond: int = 0
+    cursor: str | None = None
+    services: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    forced: bool = False
+    recovered: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain form for logs and ``--json``."""
+        rate = self.fetched / self.seconds if self.seconds else 0.0
+        return {**self.__dict__, "events_per_second": round(rate, 1)}
+
+    def force(self) -> None:
+        """A second signal cut the drain short (exit status 1)."""
+        self.forced = True
+
+    def add(self, processor: Processor, rt: Runtime) -> None:
+        """Add one pipeline's counts (a reload runs several in one process)."""
+        stats = processor.stats
+        self.fetched += stats.fetched
+        self.kept += stats.kept
+        for name, count in (*stats.dropped.items(),):
+            self.dropped[name] = self.dropped.get(name, 0) + count
+        for name, count in rt.recovered.items():
+            self.recovered[name] = self.recovered.get(name, 0) + count
+        self.written += rt.writer.events_written
+        self.batches += rt.writer.batches
+        self.objects += rt.writer.objects_written
+        self.late_caught += rt.source.late_caught
+        self.late_beyond += rt.source.late_beyond
+        self.cursor = rt.writer.checkpoint.cursor
+
+
+async def run(
+    loaded: LoadedConfig,
+    *,
+    until_caught_up: bool = False,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    handle_signals: bool = True,
+    metrics: Metrics | None = None,
+    progress: bool = False,
+    reload: Callable[[], LoadedConfig] | None = None,
+    on_reload: Callable[[LoadedConfig], None] | None = None,
+    **overrides: Any,
+) -> RunSummary:
+    """Run the daemon until stopped; return what it did.
+
+    ``progress`` shows a progress bar (events/s, ETA to now) on stderr while catching up.
+    ``reload`` reads the config again on SIGHUP (default: the file ``loaded`` came from);
+    ``on_reload`` is told about an accepted one (the CLI re-applies logging settings).
+    """
+    metrics = metrics or Metrics()
+    settings = loaded.settings
+    state = RunState(metrics, stuck_after=settings.metrics.stuck_after)
+    control = Control(state, loaded)
+    if reload is None and loaded.path is not None:
+        path = loaded.path
+
+        def reload() -> LoadedConfig:
+            from streamer.settings.loader import load_config
+
+            return load_config(path)
+
+    summary = RunSummary(services=[s.label for s in loaded.services])
+    started = time.monotonic()
+    for warning in loaded.warnings:  # the same lines `streamer check` prints
+        log.warning("config.warning", reason=warning)
+    try:
+        async with hurry_scope() as control.hurry, anyio.create_task_group() as outer:
+            if handle_signals:
+                await outer.start(signals, control, outer.cancel_scope, summary.force, reload)
+            if settings.metrics.port is not None:
+                await outer.start(
+                    serve_health, metrics, state, settings.metrics.host, settings.metrics.port
+                )
+            interval = watchdog_interval()
+            if interval is not None:
+                outer.start_soon(watchdog, state, interval, name="watchdog")
+            if shutdown_trigger is not None:
+                outer.start_soon(trigger, shutdown_trigger, control, name="trigger")
+            with Progress(mode="bar" if progress else "none") as bar:
+                await _serve(loaded, control, summary, bar, until_caught_up, on_reload, overrides)
+            outer.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise _first_error(group) from None
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+async def _serve(
+    loaded: LoadedConfig,
+    control: Control,
+    summary: RunSummary,
+    bar: Progress,
+    until_caught_up: bool,
+    on_reload: Callable[[LoadedConfig], None] | None,
+    overrides: dict[str, Any],
+) -> None:
+    """Hold the checkpoint; run pipelines on it until stopped, one per accepted reload.
+
+    A reloaded config that passed validation can still fail to open (a sink refuses it):
+    that is logged as ``config.reload_failed`` and the previous config is opened again.
+    """
+    state, store = control.state, overrides.pop("store", None)
+    async with contextlib.AsyncExitStack() as stack:
+        held = await control.start_up(
+            stack.enter_async_context(hold_checkpoint(loaded, state=state, store=store)),
+            reloadable=False,
+        )
+        changed: list[str] | None = None
+        previous = loaded
+        while held is not None and not control.stopped:
+            if (pending := control.take()) is not None:
+                previous, (loaded, changed) = loaded, pending
+                _apply(loaded, state, summary, on_reload)
+            async with contextlib.AsyncExitStack() as run_stack:
+                failed: BaseException | None = None
+                try:
+                    rt = await control.start_up(
+                        run_stack.enter_async_context(open_runtime(
+                            loaded, metrics=state.metrics, held=held, state=state, **overrides
+                        )),
+                        reloadable=True,
+                    )
+                except Exception as exc:
+                    failed = _first_error(exc)
+                    if changed is None or not isinstance(failed, StreamerError):
+                        raise
+                    rt = None
+                if failed is not None:
+                    log.error(
+                        "config.reload_failed", problems=[str(failed)],
+                        hint="back on the previous config; fix the file and send SIGHUP again",
+                    )
+                    loaded, changed = previous, None
+                    control.current = loaded
+                    _apply(loaded, state, summary, on_reload)
+                    continue
+                if rt is None:
+                    continue  # stopped, or a reload arrived while starting
+                if changed is not None:
+                    log.info("config.reloaded", changed=changed, cursor=rt.cursor)
+                    changed = None
+                bar.add("catching up", id_seconds(rt.cursor), time.time())
+                with steady_state():
+                    await _pipeline(rt, loaded, control, summary, bar, until_caught_up)
+            if control.pending is None:
+                break
+            state.enter(State.STARTING)
+
+
+def _apply(
+    loaded: LoadedConfig,
+    state: RunState,
+    summary: RunSummary,
+    on_reload: Callable[[LoadedConfig], None] | None,
+) -> None:
+    """What a config switch changes outside the pipeline."""
+    for warning in loaded.warnings:
+        log.warning("config.warning", reason=warning)
+    state.stuck_after = loaded.settings.metrics.stuck_after
+    summary.services = [s.label for s in loaded.services]
+    if on_reload is not None:
+        on_reload(loaded)
+
+
+def _first_error(group: BaseException) -> BaseException:
+    """The error to report from a task group: our own (one clear line) before anything else."""
+    leaves = leaf_errors(group)
+    for exc in leaves:
+        if isinstance(exc, StreamerError):
+            return exc
+    return leaves[0] if leaves else group
+
+
+async def _pipeline(
+    rt: Runtime,
+    loaded: LoadedConfig,
+    control: Control,
+    summary: RunSummary,
+    bar: Progress,
+    until_caught_up: bool,
+) -> None:
+    """One pipeline on an open runtime, until drained (stop or reload)."""
+    state, metrics = control.state, rt.metrics
+    batcher = Batcher.from_settings(loaded.settings, rt.router)
+    poll_scope = anyio.CancelScope()
+    draining = anyio.Event()
+
+    def drain() -> None:
+        if not draining.is_set():
+            draining.set()
+            state.enter(State.DRAINING)
+            poll_scope.cancel()
+
+    def grace_expired() -> None:
+        if control.stopped:
+            summary.forced = True
+
+    processor = Processor(
+        rt.stages,
+        batcher,
+        cursor=rt.cursor,
+        metrics=metrics,
+        settled=rt.source.settled,
+        on_caught_up=control.stop if until_caught_up else None,
+    )
+    page_send, page_recv = anyio.create_memory_object_stream[Page](PAGE_BUFFER)
+    batch_send, batch_recv = anyio.create_memory_object_stream[Batch](BATCH_BUFFER)
+
+    async def poll() -> None:
+        async with page_send:
+            with poll_scope:
+                async for page in rt.source.pages(rt.cursor, rt.known, rt.source.settled):
+                    metrics.progressed()
+                    if not page.late:
+                        bar.advance("catching up", len(page.events), page.cursor)
+                    await page_send.send(page)
+
+    async def write() -> None:
+        async with batch_recv:
+            async for batch in batch_recv:
+                state.writing_since = time.monotonic()
+                await rt.writer.write(batch)
+                state.writing_since = None
+                rt.after_commit()
+        await rt.writer.flush()  # the last commit rides on no next intent
+
+    state.detail = lambda: {"cursor": rt.writer.checkpoint.cursor, "idle": metrics.idle}
+    state.enter(State.RUNNING)
+    with control.running(drain):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(rt.background, name="background")
+            async with anyio.create_task_group() as pipe:
+                tg.start_soon(
+                    _grace, draining, loaded.settings.shutdown.grace, pipe.cancel_scope,
+                    grace_expired, name="grace",
+                )
+                pipe.start_soon(poll, name="poller")
+                pipe.start_soon(processor.run, page_recv, batch_send, name="processor")
+                pipe.start_soon(write, name="writer")
+            tg.cancel_scope.cancel()
+    summary.add(processor, rt)
+
+
+async def _grace(
+    draining: anyio.Event, grace: float, scope: anyio.CancelScope, expired: Callable[[], None]
+) -> None:
+    await draining.wait()
+    await anyio.sleep(grace)
+    log.warning("shutdown.grace_expired", grace=grace, hint="the next start finishes the batch")
+    expired()
+    scope.cancel()

@@ -1,0 +1,1 @@
+"""poll -> process -> write: processor, batcher, writer, routing, layout, dedupe."""

@@ -1,0 +1,1 @@
+"""Configuration: the pydantic model, the YAML loader, services resolution, units."""
