@@ -9,6 +9,8 @@ instead of being retried forever as the daemon would. Sinks are write-tested by
 
 from __future__ import annotations
 
+import argparse
+
 import anyio
 
 from streamer.errors import FatalSourceError, RetriableSourceError, StreamerError
@@ -98,3 +100,34 @@ async def connect_all(loaded: LoadedConfig) -> list[tuple[str, bool, str]]:
         tg.start_soon(checkpoint, name="check checkpoint")
         tg.start_soon(sinks, name="check sinks")
     return [("api", *results["api"]), ("checkpoint", *results["checkpoint"]), *services]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``streamer check``."""
+    parser.add_argument("-c", "--config", required=True)
+    parser.add_argument(
+        "--connect", action="store_true", help="verify API key and write-test sinks"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Config problems exit 2 (raised by the loader); ``--connect`` failures exit 1."""
+    from streamer.cli.common import load
+    from streamer.observability.logs import redact
+
+    loaded = load(args)
+    print(f"config ok: {args.config}")
+    for service in loaded.services:
+        print(f"  service {service.label} prefix={service.prefix or '(none)'}")
+    if loaded.warnings:
+        print(f"warnings ({len(loaded.warnings)}):")
+        for warning in loaded.warnings:
+            print(redact(f"  {warning}"))
+    if not args.connect:
+        return 0
+    results = anyio.run(connect_all, loaded)
+    ok = True
+    for name, good, message in results:
+        ok &= good
+        print(redact(f"  {'ok  ' if good else 'FAIL'} {name}: {message}"))
+    return 0 if ok else 1

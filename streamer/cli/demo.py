@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import time
@@ -81,3 +82,28 @@ async def run_demo(
     print(f"  throughput         {summary.fetched / seconds:,.0f} events/s over {seconds:.2f}s")
     print(f"  try                zcat {files[0] if files else '<file>'} | head -c 600")
     return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``streamer demo``."""
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--out", default="./demo-out")
+    parser.add_argument("-c", "--config", default=None, help="default: the packaged demo config")
+    parser.add_argument(
+        "--keep", action="store_true",
+        help="continue from the previous run in --out (default: start clean)",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """The README's first command, end to end on the embedded default."""
+    import anyio
+
+    config = Path(args.config) if args.config else Path(__file__).parent / "demo.yaml"
+    os.environ.setdefault("STREAMER_DEMO_OUT", args.out)
+    return anyio.run(
+        lambda: run_demo(
+            config, events=args.events, out=Path(args.out), keep=args.keep,
+            own_config=args.config is not None,
+        )
+    )

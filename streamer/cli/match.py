@@ -6,6 +6,7 @@ simulator) and see which events match and, with ``--explain``, why the others di
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -111,3 +112,15 @@ def _run(
             ident = event.get("id") or f"line {lineno}"
             err.write(f"{ident}: {compiled.explain(event)}\n")
     return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``streamer match``."""
+    parser.add_argument("rules")
+    parser.add_argument("events", nargs="?")
+    parser.add_argument("--explain", action="store_true", help="say which rule failed per event")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Print the matching events; see :func:`run_match` for the exit codes."""
+    return run_match(args.rules, args.events, explain=args.explain, out=sys.stdout, err=sys.stderr)

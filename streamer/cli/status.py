@@ -14,6 +14,7 @@ unreadable one is a one-line error (exit 1), left untouched.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import sys
 import time
@@ -239,3 +240,19 @@ async def probe_daemon(loaded: LoadedConfig) -> dict[str, Any] | None:
         return None
     keys = ("state", "waiting_for", "ready", "stuck", "seconds_in_state")
     return {"url": url, **{k: body.get(k) for k in keys}}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``streamer status``."""
+    parser.add_argument("-c", "--config", required=True)
+    parser.add_argument("--json", action="store_true")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Print the status document (text or ``--json``)."""
+    import anyio
+
+    from streamer.cli.common import load
+
+    loaded = load(args)
+    return anyio.run(lambda: print_status(loaded, as_json=args.json))

@@ -191,11 +191,11 @@ def _render(reports: list[ServiceReport], facts: dict[str, Any], out: Any) -> No
 
 def main(args: argparse.Namespace) -> int:
     """``streamer verify``: 0 when every service is clean, 1 on duplicates or gaps."""
-    from streamer.cli.main import _load
+    from streamer.cli.common import load
 
     if args.after_id and not is_id(args.after_id):
         raise ConfigError(f"--after-id {args.after_id!r}: not a 24-character hex event id")
-    loaded = _load(args)
+    loaded = load(args)
     reports, facts = anyio.run(
         lambda: verify(loaded, service=args.service, source=args.source, after_id=args.after_id)
     )

@@ -396,14 +396,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run a backfill; 2 on bad usage, 0 when every slice is done."""
-    from streamer.cli.main import _load
+    from streamer.cli.common import load
 
     if args.parallel < 1:
         raise ConfigError("--parallel must be at least 1")
     start, end = parse_time(args.start), parse_time(args.end)
     if int(start) >= int(end):
         raise ConfigError(f"--start ({args.start}) must be before --end ({args.end})")
-    loaded = _load(args)
+    loaded = load(args)
     state_dir = Path(args.state_dir) if args.state_dir else None
     progress = Progress(mode=args.progress)
     summary = anyio.run(

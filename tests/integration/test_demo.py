@@ -12,7 +12,7 @@ from streamer.cli.demo import MARKER, prepare_out, run_demo
 from streamer.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
-PACKAGED = Path(__file__).resolve().parents[2] / "streamer" / "demo.yaml"
+PACKAGED = Path(__file__).resolve().parents[2] / "streamer" / "cli" / "demo.yaml"
 
 
 async def demo(out: Path, capsys: pytest.CaptureFixture[str], **kw: bool) -> str:

@@ -162,7 +162,7 @@ def test_unexpected_error_is_one_redacted_line(
     def boom(_args: object) -> int:
         raise RuntimeError("leaked very-secret-value")
 
-    monkeypatch.setattr(cli, "cmd_check", boom)
+    monkeypatch.setattr("streamer.cli.check.main", boom)
     assert cli.main(["check", "-c", "x.yaml"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
@@ -180,7 +180,7 @@ def test_debug_shows_redacted_traceback(
     def boom(_args: object) -> int:
         raise RuntimeError("leaked very-secret-value")
 
-    monkeypatch.setattr(cli, "cmd_check", boom)
+    monkeypatch.setattr("streamer.cli.check.main", boom)
     assert cli.main(["check", "-c", "x.yaml", "--debug"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err

@@ -20,7 +20,7 @@ SHIPPED = [
     "config/streamer.example.yaml",
     "config/local.yaml",
     "deploy/streamer.yaml",
-    "streamer/demo.yaml",
+    "streamer/cli/demo.yaml",
 ]
 MINIMAL: dict[str, Any] = {"source": {"api_key": "${LEADCONDUIT_API_KEY}"}}
 
