@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import orjson
@@ -76,42 +77,10 @@ def status_document(
     }
     if checkpoint is None:
         return doc
-    cursor = checkpoint.cursor
-    if cursor:
-        lag = max(0.0, now - id_seconds(cursor))
-        doc["cursor"] = cursor
-        doc["cursor_time"] = id_datetime(cursor).isoformat()
-        doc["lag_seconds"] = round(lag, 1)
-        doc["retention_days_left"] = round(RETENTION_DAYS - lag / 86400, 2)
-    if checkpoint.settled:  # re-checks for late-visible events start here
-        doc["settled"] = checkpoint.settled
-        doc["settled_time"] = id_datetime(checkpoint.settled).isoformat()
-    doc["intents"] = [
-        {
-            "seq": intent.seq,
-            "objects": len(intent.objects),
-            "events": sum(len(o.ids) for o in intent.objects),
-            "keys": sorted({key for o in intent.objects for _sink, key in o.targets})[:5],
-            "watermark": intent.watermark,
-        }
-        for intent in checkpoint.intents
-    ]
-    seen = sorted(checkpoint.seen)
-    doc["dedupe"] = {
-        "size": len(seen),
-        "oldest": seen[0] if seen else None,
-        "newest": seen[-1] if seen else None,
-    }
-    doc["sinks"] = {
-        name: {
-            "last_key": entry.get("last_key"),
-            "written_at": entry.get("written_at"),
-            "age_seconds": _age(entry.get("written_at"), now),
-            "objects": int(entry.get("objects", 0)),
-            "events": int(entry.get("events", 0)),
-        }
-        for name, entry in sorted(checkpoint.sinks.items())
-    }
+    doc.update(_positions(checkpoint, now))
+    doc["intents"] = _intents(checkpoint)
+    doc["dedupe"] = _dedupe(checkpoint)
+    doc["sinks"] = _sinks(checkpoint, now)
     doc["totals"] = dict(sorted(checkpoint.totals.items()))
     doc["updated_at"] = checkpoint.updated_at
     owner = checkpoint.owner
@@ -121,6 +90,59 @@ def status_document(
     doc["lease"]["age_seconds"] = age
     doc["lease"]["held"] = bool(owner) and age is not None and age < settings.checkpoint.lease_ttl
     return doc
+
+
+def _positions(checkpoint: Checkpoint, now: float) -> dict[str, Any]:
+    """Cursor, lag, retention left and the settled watermark (re-checks start there)."""
+    doc: dict[str, Any] = {}
+    cursor = checkpoint.cursor
+    if cursor:
+        lag = max(0.0, now - id_seconds(cursor))
+        doc["cursor"] = cursor
+        doc["cursor_time"] = id_datetime(cursor).isoformat()
+        doc["lag_seconds"] = round(lag, 1)
+        doc["retention_days_left"] = round(RETENTION_DAYS - lag / 86400, 2)
+    if checkpoint.settled:
+        doc["settled"] = checkpoint.settled
+        doc["settled_time"] = id_datetime(checkpoint.settled).isoformat()
+    return doc
+
+
+def _intents(checkpoint: Checkpoint) -> list[dict[str, Any]]:
+    """Batches a crashed run left open (the next start finishes or abandons them)."""
+    return [
+        {
+            "seq": intent.seq,
+            "objects": len(intent.objects),
+            "events": sum(len(o.ids) for o in intent.objects),
+            "keys": sorted({key for o in intent.objects for _sink, key in o.targets})[:5],
+            "watermark": intent.watermark,
+        }
+        for intent in checkpoint.intents
+    ]
+
+
+def _dedupe(checkpoint: Checkpoint) -> dict[str, Any]:
+    seen = sorted(checkpoint.seen)
+    return {
+        "size": len(seen),
+        "oldest": seen[0] if seen else None,
+        "newest": seen[-1] if seen else None,
+    }
+
+
+def _sinks(checkpoint: Checkpoint, now: float) -> dict[str, Any]:
+    """The last batch per service, with its age."""
+    return {
+        name: {
+            "last_key": entry.get("last_key"),
+            "written_at": entry.get("written_at"),
+            "age_seconds": _age(entry.get("written_at"), now),
+            "objects": int(entry.get("objects", 0)),
+            "events": int(entry.get("events", 0)),
+        }
+        for name, entry in sorted(checkpoint.sinks.items())
+    }
 
 
 def _duration(seconds: float | None) -> str:
@@ -156,19 +178,7 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
         w("  no checkpoint yet: the daemon has not run, or not committed a batch\n")
         w(f"  services: {', '.join(doc['services']) or 'none'}\n")
         return
-    if doc["cursor"]:
-        w(f"  cursor:   {doc['cursor']} ({doc['cursor_time']})\n")
-        w(f"  lag:      {_duration(doc['lag_seconds'])} behind now "
-          f"({doc['lag_seconds']}s)\n")
-        if doc["settled"]:
-            w(f"  settled:  {doc['settled']} ({doc['settled_time']}; late events "
-              "are looked for above it)\n")
-        left = doc["retention_days_left"]
-        if left is not None and left < 10:
-            w(f"  WARNING:  {left:.1f} days left before LeadConduit's 90-day retention "
-              "deletes events the daemon has not fetched yet\n")
-    else:
-        w("  cursor:   none yet (starts at source.start on the next run)\n")
+    _render_cursor(doc, w)
     intents = doc["intents"]
     if intents:
         w(f"  intents:  {len(intents)} open (a run stopped mid-batch; the next start "
@@ -191,6 +201,27 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
         w("  last batch per service: none written yet\n")
     if doc["totals"]:
         w("  totals:   " + ", ".join(f"{k}={v}" for k, v in doc["totals"].items()) + "\n")
+    _render_owner(doc, w)
+    w(f"  updated:  {doc['updated_at']}\n")
+
+
+def _render_cursor(doc: dict[str, Any], w: Callable[[str], Any]) -> None:
+    if doc["cursor"]:
+        w(f"  cursor:   {doc['cursor']} ({doc['cursor_time']})\n")
+        w(f"  lag:      {_duration(doc['lag_seconds'])} behind now "
+          f"({doc['lag_seconds']}s)\n")
+        if doc["settled"]:
+            w(f"  settled:  {doc['settled']} ({doc['settled_time']}; late events "
+              "are looked for above it)\n")
+        left = doc["retention_days_left"]
+        if left is not None and left < 10:
+            w(f"  WARNING:  {left:.1f} days left before LeadConduit's 90-day retention "
+              "deletes events the daemon has not fetched yet\n")
+    else:
+        w("  cursor:   none yet (starts at source.start on the next run)\n")
+
+
+def _render_owner(doc: dict[str, Any], w: Callable[[str], Any]) -> None:
     lease = doc["lease"]
     owner = doc["owner"]
     if owner and lease["held"]:
@@ -201,7 +232,6 @@ def render_text(doc: dict[str, Any], out: TextIO) -> None:
           f"not refreshed for {_duration(lease['age_seconds'])}; the daemon is not running)\n")
     else:
         w("  owner:    none (stopped cleanly)\n")
-    w(f"  updated:  {doc['updated_at']}\n")
 
 
 async def print_status(loaded: LoadedConfig, *, as_json: bool, out: TextIO | None = None) -> int:

@@ -45,6 +45,17 @@ class Metrics:
         # no *_created series: they would double the series count for a value nobody reads
         disable_created_metrics()  # type: ignore[no-untyped-call]
         r = self.registry = CollectorRegistry()
+        self._source(r)
+        self._delivery(r)
+        self._health(r)
+        # process_resident_memory_bytes & co.: the in-flight memory an operator alerts on
+        ProcessCollector(registry=r)
+        self.started = time.monotonic()
+        self.last_progress = time.monotonic()
+        self.idle = False
+
+    def _source(self, r: CollectorRegistry) -> None:
+        """What the API sent and what the stages kept or dropped."""
         self.fetched = Counter(
             "streamer_events_fetched",
             "Events handed to the pipeline (new ids: main stream and late; repeats excluded)",
@@ -75,6 +86,9 @@ class Metrics:
         self.dropped = Counter(
             "streamer_events_dropped", "Events dropped, by stage", ["stage"], registry=r
         )
+
+    def _delivery(self, r: CollectorRegistry) -> None:
+        """What reached the sinks, how long it took, what failed or was retried."""
         self.written_events = Counter(
             "streamer_events_written", "Events durably written, by service", ["service"],
             registry=r,
@@ -96,6 +110,9 @@ class Metrics:
         self.retries = Counter(
             "streamer_retries", "Retried requests, by component", ["component"], registry=r
         )
+
+    def _health(self, r: CollectorRegistry) -> None:
+        """Where the checkpoint stands and what state the run is in."""
         self.checkpoint_time = Gauge(
             "streamer_checkpoint_timestamp_seconds", "Creation time of the checkpoint id",
             registry=r,
@@ -132,11 +149,6 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(version()).set(1)
-        # process_resident_memory_bytes & co.: the in-flight memory an operator alerts on
-        ProcessCollector(registry=r)
-        self.started = time.monotonic()
-        self.last_progress = time.monotonic()
-        self.idle = False
 
     def progressed(self) -> None:
         """The checkpoint moved or the source answered: the daemon is not stuck."""
