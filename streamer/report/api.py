@@ -16,7 +16,6 @@ Scripts written against LeadConduit's report API (``GET /reports``, ``GET
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import hmac
@@ -31,7 +30,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from streamer.errors import ConfigError, leaf_errors
+from streamer.errors import ConfigError
 from streamer.observability.metrics import serve_app
 from streamer.report.columns import parse_columns
 from streamer.report.options import UsageError, parse_time, pick_service
@@ -40,20 +39,13 @@ from streamer.report.run import ReadOptions, columns_report, leadconduit_report,
 from streamer.report.scan import Spec, consumer_for
 from streamer.report.settings import SavedReport, find
 from streamer.report.transitions import TransitionTracker
-from streamer.settings.loader import LoadedConfig, load_config
+from streamer.settings.loader import LoadedConfig
 
 log = structlog.get_logger("streamer.serve")
 CLOSE_KEYS = ("status_overview", "status_transitions", "status_transitions_summary")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 LOADED: web.AppKey[LoadedConfig] = web.AppKey("loaded", LoadedConfig)
 RUNNING: web.AppKey[anyio.Lock] = web.AppKey("running", anyio.Lock)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``streamer serve``."""
-    parser.add_argument("-c", "--config", required=True)
-    parser.add_argument("--bind", help="address to listen on (default: report_api.bind)")
-    parser.add_argument("--port", type=int, help="port (default: report_api.port)")
 
 
 def _error(status: int, message: str) -> web.HTTPException:
@@ -233,30 +225,6 @@ async def serve(
         build_app(loaded), bind, port, what="report_api", key="report_api.port",
         task_status=task_status, reports=len(loaded.settings.reports),
     )
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run the API until SIGINT/SIGTERM."""
-    import signal
-
-    loaded = load_config(args.config)
-    api = loaded.settings.report_api
-    build_app(loaded)  # fail fast on a missing key, before binding
-
-    async def run() -> None:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(serve, loaded, args.bind or api.bind, args.port or api.port)
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _signum in signals:
-                    log.info("report_api.stopped")
-                    tg.cancel_scope.cancel()
-                    return
-
-    try:
-        anyio.run(run)
-    except BaseExceptionGroup as group:  # one clear line (a busy port), not a group
-        raise leaf_errors(group)[0] from None
-    return 0
 
 
 __all__ = ["build_app", "inclusive_end", "serve"]

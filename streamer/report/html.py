@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from streamer.report.render import _cell
+from streamer.report.render import cell
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
 W, H = 960, 340
@@ -85,10 +85,10 @@ def _table(rows: list[dict[str, Any]], total: dict[str, Any], columns: list[str]
             f"<td>{html.escape('(none)' if v is None else str(v))}</td>"
             for v in row["group"].values()
         )
-        cells = "".join(f'<td class="n">{html.escape(_cell(c, row[c]))}</td>' for c in columns)
+        cells = "".join(f'<td class="n">{html.escape(cell(c, row[c]))}</td>' for c in columns)
         body.append(f"<tr>{groups}{cells}</tr>")
     label = "".join(["<td>total</td>", *["<td></td>"] * (len(group_by) - 1)]) if group_by else ""
-    cells = "".join(f'<td class="n">{html.escape(_cell(c, total[c]))}</td>' for c in columns)
+    cells = "".join(f'<td class="n">{html.escape(cell(c, total[c]))}</td>' for c in columns)
     body.append(f'<tr class="total">{label}{cells}</tr>')
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 

@@ -6,9 +6,14 @@ preferred) are testable without running a report.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import re
+import sys
 
+from streamer.report.columns import parse_columns
+from streamer.report.run import ReadOptions
+from streamer.report.settings import SavedReport, find
 from streamer.settings.loader import LoadedConfig
 from streamer.settings.services import ResolvedService
 
@@ -92,3 +97,45 @@ def load_rule_file(path: str, flag: str) -> str:
     except ValueError as exc:  # RuleError is a ValueError and carries its rule path
         raise UsageError(f"{flag} {path}: {exc}") from None
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def chart_columns(args: argparse.Namespace) -> list[str]:
+    """``--chart-columns`` parsed (default: submitted, source and recipient success)."""
+    specs = args.chart_columns or ["source-submitted,source-success,recipient-success"]
+    try:
+        return parse_columns(specs)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("--columns", "--chart-columns")) from None
+
+
+def emit(args: argparse.Namespace, text: str) -> None:
+    """To ``--output`` (written whole, 0600, then renamed into place) or stdout."""
+    if not args.output:
+        sys.stdout.write(text)
+        return
+    from pathlib import Path
+
+    from streamer.fsutil import write_private
+
+    path = Path(args.output)
+    # grouped values can be lead data (an email, a phone): 0600 like the archive
+    write_private(path, text.encode("utf-8"), fsync=False)
+    print(f"streamer report: wrote {path}", file=sys.stderr)
+
+
+def saved_report(args: argparse.Namespace, loaded: LoadedConfig) -> SavedReport | None:
+    """The saved report named by ``--name`` (by name, id or token), or None."""
+    if args.name is None:
+        return None
+    if args.group_by or args.rules or args.columns:
+        raise UsageError("--name runs a saved report: drop --group-by, --rules and --columns")
+    report = find(list(loaded.settings.reports), args.name)
+    if report is None:
+        known = ", ".join(r.name for r in loaded.settings.reports) or "none"
+        raise UsageError(f"--name {args.name}: no such report in the config (reports: {known})")
+    return report
+
+
+def read_options(args: argparse.Namespace) -> ReadOptions:
+    """How many objects and bytes are read at once, and by how many worker processes."""
+    return ReadOptions(args.concurrency, int(args.max_mb * 1e6), args.workers)

@@ -32,7 +32,8 @@ def to_json(doc: dict[str, Any]) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode() + "\n"
 
 
-def _cell(name: str, value: Any) -> str:
+def cell(name: str, value: Any) -> str:
+    """One value as the table shows it: "-" for none, rates as percentages."""
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -72,22 +73,22 @@ def columns_table(
 ) -> str:
     """The column report for a terminal."""
     if not group_by:
-        body = [[name, _cell(name, total[name])] for name in columns]
+        body = [[name, cell(name, total[name])] for name in columns]
         return _grid(["column", "value"], body, 1)
     if len(rows) <= TRANSPOSE_MAX_GROUPS:
         header = ["column", *(_group_label(r["group"]) for r in rows), "total"]
         body = [
-            [name, *(_cell(name, r[name]) for r in rows), _cell(name, total[name])]
+            [name, *(cell(name, r[name]) for r in rows), cell(name, total[name])]
             for name in columns
         ]
         return f"group by: {', '.join(group_by)}\n" + _grid(header, body, 1)
     header = [*group_by, *columns]
     body = [
         [*(_NONE if v is None else str(v) for v in r["group"].values()),
-         *(_cell(c, r[c]) for c in columns)]
+         *(cell(c, r[c]) for c in columns)]
         for r in rows
     ]  # fmt: skip
-    body.append(["total", *([""] * (len(group_by) - 1)), *(_cell(c, total[c]) for c in columns)])
+    body.append(["total", *([""] * (len(group_by) - 1)), *(cell(c, total[c]) for c in columns)])
     return _grid(header, body, len(group_by))
 
 

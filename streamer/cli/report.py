@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 import anyio
 import orjson
@@ -24,18 +25,25 @@ from streamer.report.html import page as html_page
 from streamer.report.options import (
     PREFERENCE,
     UsageError,
+    chart_columns,
+    emit,
     iso,
     load_rule_file,
     parse_time,
     pick_service,
+    read_options,
+    saved_report,
 )
 from streamer.report.reader import TimeRange
-from streamer.report.run import ReadOptions, columns_report, leadconduit_report, read
+from streamer.report.run import columns_report, leadconduit_report, read
 from streamer.report.scan import Spec, consumer_for
-from streamer.report.settings import SavedReport, find
 from streamer.report.transitions import TransitionTracker
 from streamer.settings.loader import LoadedConfig, load_config
+from streamer.settings.services import ResolvedService
 from streamer.settings.units import parse_duration
+
+#: rows, total, columns, group-by fields: what every form of the columns report shows
+Table = tuple[list[dict[str, Any]], dict[str, Any], list[str], list[str]]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +91,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="processes decoding large objects (default: one per CPU, at most 4; 0: none)",
     )
     _columns_flags(parser.add_argument_group("columns report"))
-    trans = parser.add_argument_group("transitions report")
+    _transitions_flags(parser.add_argument_group("transitions report"))
+
+
+def _transitions_flags(trans: argparse._ArgumentGroup) -> None:
+    """Flags of ``streamer report transitions``."""
     trans.add_argument("--scope", help="rule set selecting the events that set a lead's status")
     trans.add_argument(
         "--type",
@@ -179,7 +191,7 @@ def _main(args: argparse.Namespace) -> int:
 
 def _columns(args: argparse.Namespace, start: float, end: float) -> int:
     loaded = load_config(args.config)
-    saved = _saved(args, loaded)
+    saved = saved_report(args, loaded)
     try:
         columns = parse_columns(args.columns if saved is None else saved.columns)
     except ValueError as exc:
@@ -191,21 +203,14 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
         group_by = list(args.group_by)
     service = pick_service(loaded, args.service)
     if args.sql:
-        from streamer.report.sql import NotExpressible, report_sql
-
-        try:
-            text = report_sql(args.sql, loaded, service, (start, end), group_by, columns, rules)
-        except NotExpressible as exc:
-            raise UsageError(f"--sql: {exc}; run the report without --sql") from None
-        sys.stdout.write(text)
-        return 0
+        return _sql(args.sql, loaded, service, (start, end), group_by, columns, rules)
     rng = TimeRange(start, end)
     unit = args.chart_by or ("hour" if end - start <= 3 * 86400 else "day")
     run_by = [unit, *group_by] if args.format == "html" else group_by
-    chart = _chart_columns(args) if args.format == "html" else []
+    chart = chart_columns(args) if args.format == "html" else []
     began = time.monotonic()
     agg, stats = anyio.run(
-        lambda: columns_report(loaded, service, rng, run_by, rules, _options(args))
+        lambda: columns_report(loaded, service, rng, run_by, rules, read_options(args))
     )
     seconds = time.monotonic() - began
     if args.format == "html":
@@ -217,73 +222,61 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
             "(use a dotted event path like vars.flow.id, or day / hour)"
         )
     render.note_empty(stats, service, rng)
-    rows, total = agg.rows(columns), agg.total(columns)
+    table: Table = (agg.rows(columns), agg.total(columns), columns, group_by)
     if args.format == "html":
         series = [(r["group"][unit], r) for r in over_time.rows(chart)]
         title = saved.name if saved else "streamer report"
         meta = (f"{iso(start)} to {iso(end)} (end exclusive) · {service.label} · "
                 f"{stats.events_in_range:,} events · by {unit}")  # fmt: skip
-        _emit(args, html_page(title, meta, series, chart, (rows, total, columns, group_by)))
+        emit(args, html_page(title, meta, series, chart, table))
     elif args.format == "leadconduit":
         rule_doc = orjson.loads(rules) if rules else None
-        doc = leadconduit_report(saved, rows, total, columns, group_by, rule_doc)
+        doc = leadconduit_report(saved, *table, rule_doc)
         sys.stdout.write(orjson.dumps([doc], option=orjson.OPT_INDENT_2).decode() + "\n")
-    elif args.format == "json":
-        doc = render.head(service, rng, stats) | {
+    else:
+        _plain(args.format, table, render.head(service, rng, stats), agg.events_counted)
+        if args.format == "table":
+            render.speed(stats, seconds)
+    return 0
+
+
+def _plain(fmt: str, table: Table, head: dict[str, Any], counted: int) -> None:
+    """The json, csv and table forms of the columns report, on stdout."""
+    rows, total, columns, group_by = table
+    if fmt == "json":
+        doc = head | {
             "report": "columns",
             "group_by": group_by,
             "columns": columns,
             "rows": rows,
             "total": total,
-            "events_counted": agg.events_counted,
+            "events_counted": counted,
         }
         sys.stdout.write(render.to_json(doc))
-    elif args.format == "csv":
+    elif fmt == "csv":
         sys.stdout.write(render.columns_csv(rows, columns, group_by))
     else:
         sys.stdout.write(render.columns_table(rows, total, columns, group_by))
-        render.speed(stats, seconds)
-    return 0
 
 
-def _chart_columns(args: argparse.Namespace) -> list[str]:
-    specs = args.chart_columns or ["source-submitted,source-success,recipient-success"]
+def _sql(
+    dialect: str,
+    loaded: LoadedConfig,
+    service: ResolvedService,
+    span: tuple[float, float],
+    group_by: list[str],
+    columns: list[str],
+    rules: str | None,
+) -> int:
+    """``--sql``: the report as SQL over the archive table, not run."""
+    from streamer.report.sql import NotExpressible, report_sql
+
     try:
-        return parse_columns(specs)
-    except ValueError as exc:
-        raise UsageError(str(exc).replace("--columns", "--chart-columns")) from None
-
-
-def _emit(args: argparse.Namespace, text: str) -> None:
-    """To ``--output`` (written whole, 0600, then renamed into place) or stdout."""
-    if not args.output:
-        sys.stdout.write(text)
-        return
-    from pathlib import Path
-
-    from streamer.fsutil import write_private
-
-    path = Path(args.output)
-    # grouped values can be lead data (an email, a phone): 0600 like the archive
-    write_private(path, text.encode("utf-8"), fsync=False)
-    print(f"streamer report: wrote {path}", file=sys.stderr)
-
-
-def _saved(args: argparse.Namespace, loaded: LoadedConfig) -> SavedReport | None:
-    """The saved report named by ``--name`` (by name, id or token), or None."""
-    if args.name is None:
-        return None
-    if args.group_by or args.rules or args.columns:
-        raise UsageError("--name runs a saved report: drop --group-by, --rules and --columns")
-    report = find(list(loaded.settings.reports), args.name)
-    if report is None:
-        known = ", ".join(r.name for r in loaded.settings.reports) or "none"
-        raise UsageError(f"--name {args.name}: no such report in the config (reports: {known})")
-    return report
-
-
-def _options(args: argparse.Namespace) -> ReadOptions:
-    return ReadOptions(args.concurrency, int(args.max_mb * 1e6), args.workers)
+        text = report_sql(dialect, loaded, service, span, group_by, columns, rules)
+    except NotExpressible as exc:
+        raise UsageError(f"--sql: {exc}; run the report without --sql") from None
+    sys.stdout.write(text)
+    return 0
 
 
 def _transitions(args: argparse.Namespace, start: float, end: float) -> int:
@@ -303,8 +296,9 @@ def _transitions(args: argparse.Namespace, start: float, end: float) -> int:
     assert isinstance(tracker, TransitionTracker)
     began = time.monotonic()
     rng = TimeRange(start, end)
+    options = read_options(args)
     stats = anyio.run(
-        lambda: read(loaded, service, TimeRange(read_from, end), rng, spec, tracker, _options(args))
+        lambda: read(loaded, service, TimeRange(read_from, end), rng, spec, tracker, options)
     )
     seconds = time.monotonic() - began
     render.note_empty(stats, service, rng)
