@@ -30,7 +30,7 @@ from streamer.errors import leaf_errors
 from streamer.ids import ID_RE, id_seconds
 from streamer.pipeline.layout import is_data_key, join
 from streamer.records import ObjectInfo
-from streamer.report.scan import Consumer, Spec, scan
+from streamer.report.scan import Consumer, Result, Spec, scan
 from streamer.sinks.base import Sink
 from streamer.sinks.local import LocalSink
 
@@ -223,19 +223,8 @@ async def read_events(
                     )
             finally:
                 await budget.release(info.size)
-            stats.objects_read += 1
-            stats.bytes_read += info.size
-            stats.events_read += result.events_read
-            stats.events_in_range += result.events_in_range
             consumer.merge(result.state)
-            stats.scan_cpu_seconds += result.cpu_seconds
-            if max_events is not None and stats.events_read > max_events:
-                raise TooManyEvents(
-                    f"the range holds more than {max_events:,} events; narrow start/end "
-                    "(or raise report_api.max_events)"
-                )
-            if procs and info.size >= PROCESS_MIN:
-                stats.worker_kb[result.pid] = result.peak_rss_kb
+            _tally(stats, info.size, result, max_events, procs and info.size >= PROCESS_MIN)
 
 
     try:
@@ -248,6 +237,24 @@ async def read_events(
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     stats.peak_rss_mb = round((own + sum(stats.worker_kb.values())) / 1024, 1)
     return stats
+
+
+def _tally(
+    stats: ReadStats, size: int, result: Result, max_events: int | None, in_process: object
+) -> None:
+    """Count one scanned object; past ``max_events`` the whole read stops."""
+    stats.objects_read += 1
+    stats.bytes_read += size
+    stats.events_read += result.events_read
+    stats.events_in_range += result.events_in_range
+    stats.scan_cpu_seconds += result.cpu_seconds
+    if max_events is not None and stats.events_read > max_events:
+        raise TooManyEvents(
+            f"the range holds more than {max_events:,} events; narrow start/end "
+            "(or raise report_api.max_events)"
+        )
+    if in_process:
+        stats.worker_kb[result.pid] = result.peak_rss_kb
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
