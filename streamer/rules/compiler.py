@@ -8,19 +8,14 @@ bad config fails at start-up instead of silently dropping events later.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from streamer.rules.closures import Event, Explain, Test, explainer, static_test, templated_test
 from streamer.rules.errors import Loc, RuleError, render_path
 from streamer.rules.operators import UNARY, canonical, suggest
-from streamer.rules.ops import BINARY_FACTORIES, NEGATIONS, UNARY_PREDICATES, Pred
+from streamer.rules.ops import BINARY_FACTORIES, NEGATIONS, UNARY_PREDICATES
 from streamer.rules.paths import Getter, make_getter, make_template, split_path
-from streamer.rules.values import MISSING, is_typed, scalar
-
-Event = Mapping[str, Any]
-Test = Callable[[Event], bool]
-Explain = Callable[[Event], "str | None"]
 
 _SET_KEYS = frozenset({"op", "rules", "id", "mode"})
 _RULE_KEYS = frozenset({"lhv", "op", "rhv", "id", "rule_set", "rules"})
@@ -187,57 +182,14 @@ def _compile_rule(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Ex
                 (*loc, str(key)),
                 f"unknown key {key!r} in a rule; allowed: lhv, op, rhv, id, rule_set",
             )
-    lhv = obj.get("lhv")
-    parts = split_path(lhv) if isinstance(lhv, str) else None
-    if parts is None:
-        what = f"missing lhv for operator {obj.get('op')!r}" if lhv is None else f"bad lhv {lhv!r}"
-        raise _fail(
-            base,
-            (*loc, "lhv"),
-            f"{what}: give the dotted path of the field to test, e.g. vars.lead.state",
-        )
-    raw_op = obj.get("op")
-    if not isinstance(raw_op, str):
-        raise _fail(base, (*loc, "op"), f"missing operator for lhv {lhv!r}; e.g. 'is equal to'")
-    op = canonical(raw_op)
-    if op is None:
-        hint = suggest(raw_op)
-        tip = f"; did you mean {hint!r}?" if hint else "; see docs/rules.md for the list"
-        raise _fail(base, (*loc, "op"), f"unknown operator {raw_op!r}{tip}")
-    positive = NEGATIONS.get(op, op)
-    negate = positive != op
+    lhv, parts = _lhv(obj, base, loc)
+    op = _operator(obj, lhv, base, loc)
     get = make_getter(parts)
-    rhv = obj.get("rhv")
-    if op in UNARY:
-        if rhv not in (None, ""):
-            raise _fail(base, (*loc, "rhv"), f"operator {op!r} takes no rhv; remove rhv ({rhv!r})")
-        test = _static(get, UNARY_PREDICATES[positive], negate)
-        rhv_shown = ""
-    else:
-        if rhv is None:
-            raise _fail(
-                base, (*loc, "rhv"), f"operator {op!r} needs an rhv (the value to compare with)"
-            )
-        factory = BINARY_FACTORIES[positive]
-        dynamic = None
-        if isinstance(rhv, str):
-            try:
-                dynamic = make_template(rhv)
-            except ValueError as err:
-                raise _fail(base, (*loc, "rhv"), f"{op!r}: {err}") from None
-        if dynamic is None:
-            try:
-                pred = factory(rhv)
-            except ValueError as err:
-                raise _fail(base, (*loc, "rhv"), f"operator {op!r} {err}") from None
-            test = _static(get, pred, negate)
-        else:
-            test = _templated(get, dynamic, factory, negate)
-        rhv_shown = f" {rhv!r}"
+    test, rhv_shown = _test(op, get, obj.get("rhv"), base, loc)
     label = f"{lhv} {op}{rhv_shown}"
     if obj.get("id") is not None:
         label = f"rule {obj['id']}: {label}"
-    explain = _rule_explainer(test, get, label, op)
+    explain = explainer(test, get, label, op)
     nested = _nested(obj, base, loc)
     if nested is None:
         return test, explain
@@ -250,6 +202,61 @@ def _compile_rule(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Ex
         return explain(e) or nexplain(e)
 
     return both, explain_both
+
+
+def _lhv(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[str, tuple[str, ...]]:
+    """The field a rule tests, as written and as path parts."""
+    lhv = obj.get("lhv")
+    parts = split_path(lhv) if isinstance(lhv, str) else None
+    if parts is None or not isinstance(lhv, str):
+        what = f"missing lhv for operator {obj.get('op')!r}" if lhv is None else f"bad lhv {lhv!r}"
+        raise _fail(
+            base,
+            (*loc, "lhv"),
+            f"{what}: give the dotted path of the field to test, e.g. vars.lead.state",
+        )
+    return lhv, parts
+
+
+def _operator(obj: Mapping[str, Any], lhv: str, base: str, loc: Loc) -> str:
+    """The canonical operator name (aliases and spelling variants accepted)."""
+    raw_op = obj.get("op")
+    if not isinstance(raw_op, str):
+        raise _fail(base, (*loc, "op"), f"missing operator for lhv {lhv!r}; e.g. 'is equal to'")
+    op = canonical(raw_op)
+    if op is None:
+        hint = suggest(raw_op)
+        tip = f"; did you mean {hint!r}?" if hint else "; see docs/rules.md for the list"
+        raise _fail(base, (*loc, "op"), f"unknown operator {raw_op!r}{tip}")
+    return op
+
+
+def _test(op: str, get: Getter, rhv: Any, base: str, loc: Loc) -> tuple[Test, str]:
+    """The rule's predicate (negated operators wrap their positive form) and its rhv shown."""
+    positive = NEGATIONS.get(op, op)
+    negate = positive != op
+    if op in UNARY:
+        if rhv not in (None, ""):
+            raise _fail(base, (*loc, "rhv"), f"operator {op!r} takes no rhv; remove rhv ({rhv!r})")
+        return static_test(get, UNARY_PREDICATES[positive], negate), ""
+    if rhv is None:
+        raise _fail(
+            base, (*loc, "rhv"), f"operator {op!r} needs an rhv (the value to compare with)"
+        )
+    factory = BINARY_FACTORIES[positive]
+    dynamic = None
+    if isinstance(rhv, str):
+        try:
+            dynamic = make_template(rhv)
+        except ValueError as err:
+            raise _fail(base, (*loc, "rhv"), f"{op!r}: {err}") from None
+    if dynamic is not None:
+        return templated_test(get, dynamic, factory, negate), f" {rhv!r}"
+    try:
+        pred = factory(rhv)
+    except ValueError as err:
+        raise _fail(base, (*loc, "rhv"), f"operator {op!r} {err}") from None
+    return static_test(get, pred, negate), f" {rhv!r}"
 
 
 def _nested(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Explain] | None:
@@ -266,48 +273,3 @@ def _nested(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Explain]
         raise _fail(base, (*loc, "rules"), "a rule's nested 'rules' must be a list of rules")
     return _compile_set(value, base, (*loc, key))
 
-
-def _static(get: Getter, pred: Pred, negate: bool) -> Test:
-    if negate:
-        return lambda e: not pred(get(e))
-    return lambda e: pred(get(e))
-
-
-def _templated(get: Getter, rhv_get: Getter, factory: Callable[[Any], Pred], negate: bool) -> Test:
-    """An rhv that refers to another field: prepared per event, cached per distinct value."""
-    cached = lru_cache(maxsize=256)(factory)
-
-    def test(e: Event) -> bool:
-        r = rhv_get(e)
-        if not (type(r) is dict and "min" in r and "max" in r):
-            r = scalar(r)
-        ok = False
-        if r is not MISSING and r is not None:
-            try:
-                pred = cached(r) if isinstance(r, str | int | float | bool) else factory(r)
-            except ValueError:
-                pred = None
-            ok = pred is not None and pred(get(e))
-        return ok != negate
-
-    return test
-
-
-def _rule_explainer(test: Test, get: Getter, label: str, op: str) -> Explain:
-    def explain(e: Event) -> str | None:
-        if test(e):
-            return None
-        return f"{label} failed: value was {_show(get(e), op)}"
-
-    return explain
-
-
-def _show(value: Any, op: str) -> str:
-    if value is MISSING:
-        return "missing"
-    shown = repr(scalar(value))
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    if "format" in op and is_typed(value):
-        shown += f" (valid={value.get('valid')!r})"
-    return shown
