@@ -17,7 +17,7 @@ from azure.storage.blob.aio import BlobClient
 
 from streamer.checkpoint.cas import EtagCheckpointStore
 from streamer.errors import CheckpointError, FatalSinkError
-from streamer.settings.model import AzureCredential
+from streamer.settings.credentials import AzureCredential
 from streamer.sinks._azure import (
     AZURE_ERRORS,
     CONFLICT_STATUSES,

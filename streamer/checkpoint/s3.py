@@ -17,7 +17,7 @@ import anyio
 
 from streamer.checkpoint.cas import EtagCheckpointStore
 from streamer.errors import CheckpointError, FatalSinkError
-from streamer.settings.model import AwsCredential
+from streamer.settings.credentials import AwsCredential
 from streamer.sinks._aws import CONFLICT_CODES, S3_ERRORS, classify, error_code, open_s3_client
 from streamer.sinks.s3 import content_md5
 

@@ -41,6 +41,7 @@ from streamer.errors import ConfigError
 from streamer.ids import id_before, is_id, synthetic_id
 from streamer.settings.loader import LoadedConfig
 from streamer.settings.services import ResolvedService
+from streamer.sinks import registry
 from streamer.sinks.factory import build_sink
 from streamer.source.leadconduit import api_query
 
@@ -159,7 +160,7 @@ async def _scan_all(services: list[ResolvedService], work: Path) -> list[Scan]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``streamer verify``."""
     parser.add_argument("-c", "--config", required=True)
-    parser.add_argument("--service", choices=["aws", "azure", "local"], help="only this one")
+    parser.add_argument("--service", choices=registry.names(), help="only this one")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument(
         "--source", action="store_true",

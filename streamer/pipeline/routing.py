@@ -18,10 +18,13 @@ import structlog
 
 from streamer.settings.loader import LoadedConfig
 from streamer.settings.services import ResolvedService
+from streamer.sinks import registry
 from streamer.sinks.base import Sink
 
 log = structlog.get_logger("streamer.routing")
 Target = tuple[str, str]
+#: the services an event's own firehose object can name (those with buckets)
+ROUTABLE = tuple(e.name for e in registry.bucketed())
 
 
 class EventRouter:
@@ -44,8 +47,8 @@ class EventRouter:
         targets: list[Target] = []
         services = fh.get("services")
         if not isinstance(services, dict) or not services:
-            services = {"aws": {}}
-        for kind in ("aws", "azure"):
+            services = {registry.legacy().name: {}}
+        for kind in ROUTABLE:
             svc = services.get(kind)
             if not isinstance(svc, dict):
                 continue
@@ -86,7 +89,7 @@ class EventRouter:
             )
         if name not in self.services:
             opts = self.static[kind].options if kind in self.static else None
-            from streamer.settings.model import ServiceSettings
+            from streamer.settings.sections import ServiceSettings
 
             self.services[name] = ResolvedService(
                 kind, bucket, "", used_id, credential, opts or ServiceSettings()

@@ -16,8 +16,9 @@ from streamer.report.run import ReadOptions
 from streamer.report.settings import SavedReport, find
 from streamer.settings.loader import LoadedConfig
 from streamer.settings.services import ResolvedService
+from streamer.sinks import registry
 
-PREFERENCE = ("local", "aws", "azure")
+PREFERENCE = registry.preference()
 
 
 class UsageError(Exception):

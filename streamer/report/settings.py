@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from streamer.sinks.registry import preference
+
+if TYPE_CHECKING:
+    ServiceName = str
+else:  # the services a report can read, in the order a reader prefers them
+    ServiceName = Literal[preference()]
 
 BSON_ID = re.compile(r"[0-9a-fA-F]{24}")
 
@@ -108,7 +115,7 @@ class ReportApiSettings(_Model):
     api_key: SecretStr | None = None
     max_events: int = Field(default=5_000_000, ge=1)
     org_id: str | None = None  # Close's {org_id}; any when unset
-    service: Literal["local", "aws", "azure"] | None = None  # default: local, then aws, azure
+    service: ServiceName | None = None  # default: local, then aws, azure (registry.preference)
 
     @field_validator("api_key")
     @classmethod

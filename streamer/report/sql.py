@@ -282,6 +282,8 @@ def report_sql(
                         span[0], span[1], group_by, columns, doc, extra_hours=extra)  # fmt: skip
     if dialect == "trino":
         return "-- table: leadconduit_events (DDL in docs/reports.md)\n" + query
-    scheme = {"local": "", "aws": "s3://", "azure": "az://"}[service.name]
+    from streamer.sinks.registry import entry
+
+    scheme = entry(service.name).scheme
     base = "/".join(p for p in (service.bucket.rstrip("/"), service.prefix.strip("/")) if p)
     return duckdb_view(f"{scheme}{base}/dt=*/hour=*/*.jsonl*") + "\n" + query

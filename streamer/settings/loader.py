@@ -22,6 +22,7 @@ from streamer.errors import ConfigError
 from streamer.settings.model import Settings
 from streamer.settings.rules import config_warnings
 from streamer.settings.services import ResolvedService, resolve_services
+from streamer.sinks import registry
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 UNREADABLE = "<unreadable secret file>"
@@ -196,7 +197,7 @@ def _format_error(err: Any) -> str:
         if clean and part == clean[-1]:
             continue
         clean.append(part)
-    if len(clean) >= 3 and clean[0] == "credentials" and clean[2] in ("aws", "azure"):
+    if len(clean) >= 3 and clean[0] == "credentials" and clean[2] in registry.SERVICES:
         del clean[2]
     loc = tuple(clean)
     kind = err["type"]

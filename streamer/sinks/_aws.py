@@ -33,7 +33,7 @@ from botocore.exceptions import (
 from streamer.errors import FatalSinkError, RetriableSinkError, StreamerError, http_kind
 
 if TYPE_CHECKING:
-    from streamer.settings.model import AwsCredential
+    from streamer.settings.credentials import AwsCredential
 
 #: error codes (S3 ``Code`` or bare HTTP status) worth retrying
 RETRIABLE_CODES = frozenset(

@@ -26,7 +26,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from streamer.errors import FatalSinkError, RetriableSinkError, StreamerError, http_kind
 
 if TYPE_CHECKING:
-    from streamer.settings.model import AzureCredential
+    from streamer.settings.credentials import AzureCredential
 
 _RETRIABLE_CODES = frozenset({"ServerBusy", "OperationTimedOut", "InternalError"})
 _DENIED_CODES = frozenset(

@@ -23,7 +23,7 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from streamer.errors import FatalSinkError, RetriableSinkError
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
-from streamer.settings.model import AzureCredential, ServiceSettings
+from streamer.settings.credentials import AzureCredential
 from streamer.settings.services import ResolvedService
 from streamer.sinks._azure import (
     AZURE_ERRORS,
@@ -33,7 +33,7 @@ from streamer.sinks._azure import (
     classify,
     open_blob_service,
 )
-from streamer.sinks.s3 import sink_label
+from streamer.sinks.base import cloud_options, sink_label
 
 T = TypeVar("T")
 
@@ -52,10 +52,7 @@ class AzureBlobSink:
         self.service = service
         self.container_name = service.bucket
         self.label = sink_label(self.name, service)
-        options = service.options
-        self.options = (
-            options if isinstance(options, ServiceSettings) else ServiceSettings.model_validate({})
-        )
+        self.options = cloud_options(service)
         credential = service.credential
         if not isinstance(credential, AzureCredential):
             raise FatalSinkError(

@@ -8,9 +8,13 @@ is durable. The batch/intent logic in :mod:`streamer.pipeline.writer` does the r
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
+
+if TYPE_CHECKING:
+    from streamer.settings.sections import ServiceSettings
+    from streamer.settings.services import ResolvedService
 
 
 @runtime_checkable
@@ -51,3 +55,17 @@ class Sink(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+def sink_label(name: str, service: ResolvedService) -> str:
+    """How messages name a cloud sink: its name, bucket and credential_id, never a secret."""
+    cred = f" credential_id={service.credential_id}" if service.credential_id else ""
+    return f"{name} (bucket={service.bucket}{cred})"
+
+
+def cloud_options(service: ResolvedService) -> ServiceSettings:
+    """A bucketed service's options (the defaults when a caller passed other options)."""
+    from streamer.settings.sections import ServiceSettings
+
+    options = service.options
+    return options if isinstance(options, ServiceSettings) else ServiceSettings.model_validate({})

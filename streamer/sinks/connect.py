@@ -17,7 +17,7 @@ import anyio
 
 from streamer.errors import StreamerError
 from streamer.records import ObjectMeta
-from streamer.settings.model import ServiceSettings
+from streamer.settings.sections import ServiceSettings
 from streamer.settings.services import ResolvedService
 from streamer.sinks.factory import build_sink
 

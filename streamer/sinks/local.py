@@ -17,6 +17,7 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
@@ -30,6 +31,9 @@ from streamer.fsutil import (
     write_temp,
 )
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
+
+if TYPE_CHECKING:
+    from streamer.settings.services import ResolvedService
 
 _TMP = ".tmp-"
 #: listed objects handed from the walking thread to the event loop at a time
@@ -57,6 +61,17 @@ class LocalSink:
         self._fsync = fsync
         self._mode = file_mode
         self._dir_mode = dir_mode_for(file_mode)
+
+    @classmethod
+    def for_service(cls, service: ResolvedService, *, name: str | None = None) -> LocalSink:
+        """The sink of a resolved ``local`` service (its options carry fsync and the mode)."""
+        from streamer.settings.sections import LocalServiceSettings
+
+        opts = service.options
+        if isinstance(opts, LocalServiceSettings):
+            return cls(service.bucket, name=name or service.name, fsync=opts.fsync,
+                       file_mode=opts.mode)
+        return cls(service.bucket, name=name or service.name)
 
     async def open(self) -> None:
         """Create the root and prove it is writable."""

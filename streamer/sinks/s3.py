@@ -22,9 +22,10 @@ from botocore.exceptions import ClientError
 
 from streamer.errors import FatalSinkError, RetriableSinkError
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
-from streamer.settings.model import AwsCredential, ServiceSettings
+from streamer.settings.credentials import AwsCredential
 from streamer.settings.services import ResolvedService
 from streamer.sinks._aws import CONFLICT_CODES, S3_ERRORS, classify, error_code, open_s3_client
+from streamer.sinks.base import cloud_options, sink_label
 
 T = TypeVar("T")
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -35,12 +36,6 @@ def content_md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324 - integrity, not security
 
 
-def sink_label(name: str, service: ResolvedService) -> str:
-    """How messages name a cloud sink: its name, bucket and credential_id, never a secret."""
-    cred = f" credential_id={service.credential_id}" if service.credential_id else ""
-    return f"{name} (bucket={service.bucket}{cred})"
-
-
 class S3Sink:
     """Writes objects to one S3 bucket (or any S3-compatible endpoint)."""
 
@@ -49,10 +44,7 @@ class S3Sink:
         self.service = service
         self.bucket = service.bucket
         self.label = sink_label(self.name, service)
-        options = service.options
-        self.options = (
-            options if isinstance(options, ServiceSettings) else ServiceSettings.model_validate({})
-        )
+        self.options = cloud_options(service)
         credential = service.credential
         if credential is not None and not isinstance(credential, AwsCredential):
             raise FatalSinkError(f"sink {self.label}: credential is not an aws credential")
