@@ -11,6 +11,7 @@ PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes \
 	--python-version 3.11 --custom-compile-command "make lock"
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 .PHONY: install lock demo test test-fast bench lint azurite promtool chromium ci clean
 
@@ -47,8 +48,10 @@ demo: install
 test: install azurite promtool chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The tests without servers or slow marks, spread over TEST_WORKERS processes (pytest-xdist):
+# many of them wait on sockets and subprocesses, so two workers on two cores overlap the waits.
 test-fast: install promtool
-	$(BIN)/python -m pytest -m "not servers and not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not servers and not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: install azurite
 	$(BIN)/python -m bench.run

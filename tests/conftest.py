@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from clock import no_backoff as _no_backoff
 from servers import *  # noqa: F403 - session fixtures: s3_server, azurite_server and helpers
 
 
@@ -23,3 +24,10 @@ def _restore_stdlib_logging() -> Iterator[None]:
     from streamer.observability.logs import reset_stdlib_logging
 
     reset_stdlib_logging(level)
+
+
+@pytest.fixture
+def no_backoff() -> Iterator[None]:
+    """Retry backoff waits are zero for this test (see ``clock.no_backoff``)."""
+    with _no_backoff():
+        yield

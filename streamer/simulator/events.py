@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -55,6 +56,23 @@ class _FastRandom(random.Random):
         return seq[int(self.random() * len(seq))]
 
 
+@dataclass(slots=True)
+class _Walk:
+    """One lead on its way through a flow: what is fixed, and what the steps add up."""
+
+    start: float
+    host: int
+    lead_id: str
+    mapped_json: str
+    base_vars: dict[str, Any]
+    appended: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    delivered: list[tuple[Step, dict[str, Any]]] = field(default_factory=list)
+    errored: list[tuple[Step, dict[str, Any], float]] = field(default_factory=list)
+    stop_reason: str | None = None
+    steps: int = 0
+
+
 class EventFactory:
     """Mints the events of one lead at a time from a seeded random stream.
 
@@ -80,46 +98,58 @@ class EventFactory:
         """Return the events of one lead submitted at `start`, in creation order.
 
         Events that would be created after `until` are left out: they have not happened
-        yet (a recent lead's feedback, say). The source event is always kept.
+        yet (a recent lead's feedback, say). The source event is always kept. The random
+        draws happen in a fixed order (the same seed must yield the same events), which
+        the helpers below keep.
         """
         rng = self._rng
         flow = rng.choices(FLOWS, _FLOW_WEIGHTS)[0]
         source = rng.choice(flow.sources)
         host = rng.randrange(HOST_COUNT)
-        host_name = self._hosts[host][0]
         lead_id = self._mint(start, host)
         source_id = self._mint(start, host)
         lead, form = make_lead(rng, lead_id)
         form_json = orjson.dumps(form).decode()
-        mapped = {
-            "first_name": form["first_name"],
-            "email": form["email"],
-            "phone": form["phone_1"],
-        }
-        mapped_json = orjson.dumps(mapped).decode()
+        mapped = {"first_name": form["first_name"], "email": form["email"],
+                  "phone": form["phone_1"]}  # fmt: skip
         ip = ".".join(str(rng.randrange(1, 223)) for _ in range(4))
-        submission = {"timestamp": tpl.iso_ms(start), "ip": ip}
         base_vars: dict[str, Any] = {
             "lead": lead,
-            "submission": submission,
+            "submission": {"timestamp": tpl.iso_ms(start), "ip": ip},
             "account": ACCOUNT,
             "flow": {"id": flow.id, "name": flow.name},
             "source": {"id": source.id, "name": source.name},
         }
-        appended: dict[str, Any] = {}
-        events: list[dict[str, Any]] = []
-        delivered: list[tuple[Step, dict[str, Any]]] = []
-        errored: list[tuple[Step, dict[str, Any], float]] = []
-        stop_reason: str | None = None
-        t = start + rng.uniform(0.005, 0.05)
-        state = lead["state"]["normal"]
-        steps = 0
+        walk = _Walk(start, host, lead_id, orjson.dumps(mapped).decode(), base_vars)
+        t = self._walk_steps(walk, flow, start + rng.uniform(0.005, 0.05), until)
+        final_vars = {**base_vars, **walk.appended}
+        ev = tpl.source_event(
+            source_id, start, t, self._hosts[host][0], flow, source, final_vars, walk.appended,
+            form_json, lead_id, _source_outcome(rng, walk.stop_reason, walk.delivered),
+            walk.steps, rng,
+        )  # fmt: skip
+        events = walk.events
+        events.append(ev)
+        extra = self._follow_ups(walk, t, flow, final_vars)
+        events.extend(e for e in extra if until is None or e["start_timestamp"] <= until * 1000)
+        return events
+
+    def _walk_steps(self, walk: _Walk, flow: Flow, t: float, until: float | None) -> float:
+        """Run the lead through the flow's steps from time `t`; return when the flow ended.
+
+        A filter stops the flow when the step it looks at did not succeed. (One loop, not a
+        helper per step: generation speed matters to the benchmarks.)
+        """
+        rng = self._rng
+        host_name = self._hosts[walk.host][0]
+        appended, events = walk.appended, walk.events
+        state = walk.base_vars["lead"]["state"]["normal"]
         for step in flow.steps:
-            steps += 1
+            walk.steps += 1
             ms = rng.randrange(40, 1800) if step.kind != "filter" else rng.randrange(1, 4)
-            eid = self._mint(t, host)
-            vars_ = {**base_vars, **appended, "recipient": {"id": step.id, "name": step.name}}
-            common = tpl.common(eid, t, ms, start, host_name, flow, vars_, rng)
+            eid = self._mint(t, walk.host)
+            vars_ = {**walk.base_vars, **appended, "recipient": {"id": step.id, "name": step.name}}
+            common = tpl.common(eid, t, ms, walk.start, host_name, flow, vars_, rng)
             if step.kind == "filter":
                 prior = appended.get(step.rule_set["rules"][0]["lhv"].split(".")[0], {})
                 stop = prior.get("outcome") != "success"
@@ -127,39 +157,41 @@ class EventFactory:
                 reason = f"{step.name}: upstream outcome was {outcome}" if stop else None
                 ev = tpl.filter_event(common, step, "stop" if stop else "continue", reason)
                 if stop:
-                    stop_reason = reason
+                    walk.stop_reason = reason
             else:
                 vars_["event_id"] = eid
                 outcome, reason = _recipient_outcome(rng, step, state)
-                ev = tpl.recipient_event(common, step, outcome, reason, lead_id, mapped_json, rng)
+                ev = tpl.recipient_event(
+                    common, step, outcome, reason, walk.lead_id, walk.mapped_json, rng
+                )
                 if step.kind == "deliver":
                     vars_["price"] = step.price
                     if outcome == "success":
-                        delivered.append((step, ev))
+                        walk.delivered.append((step, ev))
                     elif outcome == "error":
-                        errored.append((step, ev, t + ms / 1000))
+                        walk.errored.append((step, ev, t + ms / 1000))
                 if outcome != "skip":
                     appended[step.key] = tpl.appended_namespace(step, outcome, reason, rng)
             if until is None or t <= until:
                 events.append(ev)
             t += ms / 1000 + rng.uniform(0.002, 0.02)
-            if stop_reason is not None:
+            if walk.stop_reason is not None:
                 break
-        final_vars = {**base_vars, **appended}
-        ev = tpl.source_event(
-            source_id, start, t, host_name, flow, source, final_vars, appended, form_json, lead_id,
-            _source_outcome(rng, stop_reason, delivered), steps, rng,
-        )  # fmt: skip
-        events.append(ev)
+        return t
+
+    def _follow_ups(
+        self, walk: _Walk, t: float, flow: Flow, final_vars: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Retries of errored deliveries, then perhaps feedback on one delivered step."""
+        rng = self._rng
         extra: list[dict[str, Any]] = []
-        for step, rev, err_t in errored:
+        for step, rev, err_t in walk.errored:
             if rng.random() < 0.6:
-                extra.extend(self._retry(step, rev, err_t, start, host, flow, final_vars))
-        if delivered and rng.random() < 0.12:
-            step, rev = rng.choice(delivered)
-            extra.extend(self._feedback(step, rev, t, start, flow, final_vars))
-        events.extend(e for e in extra if until is None or e["start_timestamp"] <= until * 1000)
-        return events
+                extra.extend(self._retry(step, rev, err_t, walk.start, walk.host, flow, final_vars))
+        if walk.delivered and rng.random() < 0.12:
+            step, rev = rng.choice(walk.delivered)
+            extra.extend(self._feedback(step, rev, t, walk.start, flow, final_vars))
+        return extra
 
     def _retry(
         self, step: Step, rev: dict[str, Any], err_t: float, start: float, host: int,

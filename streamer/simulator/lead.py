@@ -21,7 +21,9 @@ def make_lead(rng: random.Random, lead_id: str) -> tuple[dict[str, Any], dict[st
     """Return `(vars.lead, raw_form)`: the stored typed fields and the body the source posted.
 
     About one lead in twenty carries an invalid phone, and one in ten an invalid email, so
-    `format is valid` rules have something to reject.
+    `format is valid` rules have something to reject. The random draws happen in a fixed
+    order (a seed must keep yielding the same leads), which is why the helpers take their
+    already-drawn values as arguments.
     """
     first = rng.choice(FIRST_NAMES)
     last = rng.choice(LAST_NAMES)
@@ -37,39 +39,8 @@ def make_lead(rng: random.Random, lead_id: str) -> tuple[dict[str, Any], dict[st
     ssn = f"{rng.randrange(100, 900):03d}{rng.randrange(1, 100):02d}{rng.randrange(1, 10000):04d}"
     amount = rng.randrange(80, 900) * 1000
     address = f"{rng.randrange(100, 9999)} {rng.choice(_STREETS)}"
-
-    raw_email = f"{user}@{domain}"
-    if rng.random() < 0.1:
-        email: dict[str, Any] = {"normal": raw_email.replace("@", " at "), "valid": False}
-        email["raw"] = email["normal"]
-    else:
-        email = {
-            "normal": raw_email,
-            "raw": raw_email if rng.random() < 0.7 else raw_email.upper(),
-            "user": user,
-            "domain": domain,
-            "host": host,
-            "tld": tld,
-            "is_free": is_free,
-            "is_disposable": False,
-            "valid": True,
-        }
-    digits = f"{area}{exchange}{line}"
-    if rng.random() < 0.05:
-        phone: dict[str, Any] = {"normal": "do not call", "raw": "do not call", "valid": False}
-    else:
-        phone = {
-            "normal": digits,
-            "raw": f"({area}) {exchange}-{line}",
-            "area": area,
-            "exchange": exchange,
-            "line": line,
-            "number": f"{exchange}{line}",
-            "country_code": "US",
-            "type": rng.choice(("mobile", "landline", None)),
-            "is_tollfree": False,
-            "valid": True,
-        }
+    email = _email(rng, user, domain, host, tld, is_free)
+    phone = _phone(rng, area, exchange, line)
     raw_dob = f"{month:02d}/{day:02d}/{year}"
     lead: dict[str, Any] = {
         "id": lead_id,
@@ -80,29 +51,9 @@ def make_lead(rng: random.Random, lead_id: str) -> tuple[dict[str, Any], dict[st
         "address_1": address,
         "city": city,
         "state": {"normal": state, "raw": state_name, "name": state_name, "valid": True},
-        "postal_code": {
-            "normal": zip5,
-            "raw": zip5,
-            "country_code": "US",
-            "zip": zip5,
-            "four": None,
-            "valid": True,
-        },
-        "dob": {
-            "normal": f"{year}-{month:02d}-{day:02d}T00:00:00.000Z",
-            "raw": raw_dob,
-            "age": 2026 - year,
-            "year": year,
-            "valid": True,
-        },
-        "ssn": {
-            "normal": ssn,
-            "raw": f"{ssn[:3]}-{ssn[3:5]}-{ssn[5:]}",
-            "first_three": ssn[:3],
-            "middle_two": ssn[3:5],
-            "last_four": ssn[5:],
-            "valid": True,
-        },
+        "postal_code": _postal_code(zip5),
+        "dob": _dob(year, month, day, raw_dob),
+        "ssn": _ssn(ssn),
         "mortgage": {"loan": {"amount": amount}},
     }
     form = {
@@ -119,3 +70,78 @@ def make_lead(rng: random.Random, lead_id: str) -> tuple[dict[str, Any], dict[st
         "mortgage.loan.amount": str(amount),
     }
     return lead, form
+
+
+def _email(
+    rng: random.Random, user: str, domain: str, host: str, tld: str, is_free: bool
+) -> dict[str, Any]:
+    """The typed email field; one in ten is invalid (and then has no components)."""
+    raw_email = f"{user}@{domain}"
+    if rng.random() < 0.1:
+        email: dict[str, Any] = {"normal": raw_email.replace("@", " at "), "valid": False}
+        email["raw"] = email["normal"]
+        return email
+    return {
+        "normal": raw_email,
+        "raw": raw_email if rng.random() < 0.7 else raw_email.upper(),
+        "user": user,
+        "domain": domain,
+        "host": host,
+        "tld": tld,
+        "is_free": is_free,
+        "is_disposable": False,
+        "valid": True,
+    }
+
+
+def _phone(rng: random.Random, area: str, exchange: str, line: str) -> dict[str, Any]:
+    """The typed phone field; one in twenty is invalid."""
+    if rng.random() < 0.05:
+        return {"normal": "do not call", "raw": "do not call", "valid": False}
+    return {
+        "normal": f"{area}{exchange}{line}",
+        "raw": f"({area}) {exchange}-{line}",
+        "area": area,
+        "exchange": exchange,
+        "line": line,
+        "number": f"{exchange}{line}",
+        "country_code": "US",
+        "type": rng.choice(("mobile", "landline", None)),
+        "is_tollfree": False,
+        "valid": True,
+    }
+
+
+def _postal_code(zip5: str) -> dict[str, Any]:
+    """The typed postal code of a five-digit US zip."""
+    return {
+        "normal": zip5,
+        "raw": zip5,
+        "country_code": "US",
+        "zip": zip5,
+        "four": None,
+        "valid": True,
+    }
+
+
+def _dob(year: int, month: int, day: int, raw_dob: str) -> dict[str, Any]:
+    """The typed date of birth (ages as of 2026, like the fixtures they imitate)."""
+    return {
+        "normal": f"{year}-{month:02d}-{day:02d}T00:00:00.000Z",
+        "raw": raw_dob,
+        "age": 2026 - year,
+        "year": year,
+        "valid": True,
+    }
+
+
+def _ssn(ssn: str) -> dict[str, Any]:
+    """The typed social security number of nine digits."""
+    return {
+        "normal": ssn,
+        "raw": f"{ssn[:3]}-{ssn[3:5]}-{ssn[5:]}",
+        "first_three": ssn[:3],
+        "middle_two": ssn[3:5],
+        "last_four": ssn[5:],
+        "valid": True,
+    }

@@ -76,6 +76,7 @@ async def test_restart_continues_from_checkpoint(tmp_path: Path) -> None:
     assert first.written + second.written == 4000
 
 
+@pytest.mark.usefixtures("no_backoff")
 async def test_injected_faults_are_retried_and_nothing_is_lost(tmp_path: Path) -> None:
     """429s, 5xx, resets, truncated and invalid pages are retried; every event lands once."""
     opts = SimulatorOptions(
