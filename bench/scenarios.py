@@ -273,7 +273,7 @@ async def pipeline(events: int, seed: int = 7) -> dict[str, Any]:
     batch_send, batch_recv = anyio.create_memory_object_stream[Batch](2)
     out_bytes = 0
 
-    from streamer.daemon.runtime import page_decoder
+    from streamer.pipeline.start import page_decoder
 
     decoder = page_decoder(loaded.settings)
 

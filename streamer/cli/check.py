@@ -61,7 +61,7 @@ async def check_api(loaded: LoadedConfig) -> tuple[bool, str]:
 
 async def check_checkpoint(loaded: LoadedConfig) -> tuple[bool, str]:
     """The checkpoint store answers and its document (if any) parses; nothing is written."""
-    from streamer.daemon.runtime import build_store
+    from streamer.checkpoint.factory import build_store
 
     store = build_store(loaded.settings)
     try:

@@ -29,10 +29,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("simulate", "streamer.cli.simulate", "the built-in LeadConduit /events simulator"),
     ("status", "streamer.cli.status", "checkpoint, lag and last batch per sink"),
     ("verify", "streamer.cli.verify", "count events per service; report duplicates and gaps"),
-    ("backfill", "streamer.pipeline.backfill", "fetch a historical time range in parallel slices"),
+    ("backfill", "streamer.cli.backfill", "fetch a historical time range in parallel slices"),
     ("report", "streamer.cli.report", "LeadConduit report columns from the archive"),
     ("serve", "streamer.cli.serve", "read-only LeadConduit/Close report API over the archive"),
-    ("replay", "streamer.pipeline.replay", "archived events through another config's pipeline"),
+    ("replay", "streamer.cli.replay", "archived events through another config's pipeline"),
     ("config", "streamer.cli.config", "config tools: `config schema` prints its JSON Schema"),
     ("demo", "streamer.cli.demo", "simulator + daemon into ./demo-out, until caught up"),
 )

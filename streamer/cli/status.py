@@ -236,7 +236,7 @@ def _render_owner(doc: dict[str, Any], w: Callable[[str], Any]) -> None:
 
 async def print_status(loaded: LoadedConfig, *, as_json: bool, out: TextIO | None = None) -> int:
     """Read the checkpoint and print it; exit code 0 (CheckpointError propagates: exit 1)."""
-    from streamer.daemon.runtime import build_store
+    from streamer.checkpoint.factory import build_store
 
     out = out or sys.stdout
     store = build_store(loaded.settings)

@@ -101,7 +101,7 @@ async def verify(
     after_id: str | None = None,
 ) -> tuple[list[ServiceReport], dict[str, Any]]:
     """Scan the services (and the source); return the reports and run facts."""
-    from streamer.daemon.runtime import build_store
+    from streamer.checkpoint.factory import build_store
 
     services = [s for s in loaded.services if service in (None, s.name)]
     if not services:

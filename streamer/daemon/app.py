@@ -20,74 +20,28 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import anyio.abc
 import structlog
 
+from streamer.checkpoint.lease import hold_checkpoint
 from streamer.daemon.control import Control, signals, trigger
 from streamer.daemon.runstate import RunState, State, watchdog, watchdog_interval
-from streamer.daemon.runtime import Runtime, hold_checkpoint, open_runtime
-from streamer.errors import StreamerError, leaf_errors
+from streamer.daemon.runtime import Runtime, open_runtime
+from streamer.daemon.summary import RunSummary
+from streamer.errors import StreamerError
 from streamer.ids import id_seconds
 from streamer.observability.gctune import steady_state
 from streamer.observability.metrics import Metrics, serve_health
 from streamer.observability.progress import Progress
 from streamer.observability.retry import hurry_scope
-from streamer.pipeline.batcher import Batcher
-from streamer.pipeline.processor import Processor
+from streamer.pipeline.runner import Hooks, first_error, new_processor, run_pipeline
 from streamer.records import Batch, Page
 from streamer.settings.loader import LoadedConfig
 
 log = structlog.get_logger("streamer.app")
-PAGE_BUFFER = 4
-BATCH_BUFFER = 2
-
-
-@dataclass
-class RunSummary:
-    """What a run did, for the CLI's closing line and the tests."""
-
-    fetched: int = 0
-    kept: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    written: int = 0
-    batches: int = 0
-    objects: int = 0
-    late_caught: int = 0
-    late_beyond: int = 0
-    cursor: str | None = None
-    services: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    forced: bool = False
-    recovered: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain form for logs and ``--json``."""
-        rate = self.fetched / self.seconds if self.seconds else 0.0
-        return {**self.__dict__, "events_per_second": round(rate, 1)}
-
-    def force(self) -> None:
-        """A second signal cut the drain short (exit status 1)."""
-        self.forced = True
-
-    def add(self, processor: Processor, rt: Runtime) -> None:
-        """Add one pipeline's counts (a reload runs several in one process)."""
-        stats = processor.stats
-        self.fetched += stats.fetched
-        self.kept += stats.kept
-        for name, count in (*stats.dropped.items(),):
-            self.dropped[name] = self.dropped.get(name, 0) + count
-        for name, count in rt.recovered.items():
-            self.recovered[name] = self.recovered.get(name, 0) + count
-        self.written += rt.writer.events_written
-        self.batches += rt.writer.batches
-        self.objects += rt.writer.objects_written
-        self.late_caught += rt.source.late_caught
-        self.late_beyond += rt.source.late_beyond
-        self.cursor = rt.writer.checkpoint.cursor
 
 
 async def run(
@@ -141,7 +95,7 @@ async def run(
                 await _serve(loaded, control, summary, bar, until_caught_up, on_reload, overrides)
             outer.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        raise _first_error(group) from None
+        raise first_error(group) from None
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -182,7 +136,7 @@ async def _serve(
                         reloadable=True,
                     )
                 except Exception as exc:
-                    failed = _first_error(exc)
+                    failed = first_error(exc)
                     if changed is None or not isinstance(failed, StreamerError):
                         raise
                     rt = None
@@ -223,15 +177,6 @@ def _apply(
         on_reload(loaded)
 
 
-def _first_error(group: BaseException) -> BaseException:
-    """The error to report from a task group: our own (one clear line) before anything else."""
-    leaves = leaf_errors(group)
-    for exc in leaves:
-        if isinstance(exc, StreamerError):
-            return exc
-    return leaves[0] if leaves else group
-
-
 async def _pipeline(
     rt: Runtime,
     loaded: LoadedConfig,
@@ -240,10 +185,12 @@ async def _pipeline(
     bar: Progress,
     until_caught_up: bool,
 ) -> None:
-    """One pipeline on an open runtime, until drained (stop or reload)."""
-    state, metrics = control.state, rt.metrics
-    batcher = Batcher.from_settings(loaded.settings, rt.router)
-    poll_scope = anyio.CancelScope()
+    """One pipeline on an open runtime, until drained (stop or reload).
+
+    A drain cancels only the polling; ``shutdown.grace`` later the whole pipeline.
+    """
+    state = control.state
+    poll_scope, pipe_scope = anyio.CancelScope(), anyio.CancelScope()
     draining = anyio.Event()
 
     def drain() -> None:
@@ -256,50 +203,45 @@ async def _pipeline(
         if control.stopped:
             summary.forced = True
 
-    processor = Processor(
-        rt.stages,
-        batcher,
-        cursor=rt.cursor,
-        metrics=metrics,
-        settled=rt.source.settled,
-        on_caught_up=control.stop if until_caught_up else None,
+    processor = new_processor(
+        loaded.settings, rt.router, rt.cursor, stages=rt.stages, metrics=rt.metrics,
+        settled=rt.source.settled, on_caught_up=control.stop if until_caught_up else None,
     )
-    page_send, page_recv = anyio.create_memory_object_stream[Page](PAGE_BUFFER)
-    batch_send, batch_recv = anyio.create_memory_object_stream[Batch](BATCH_BUFFER)
-
-    async def poll() -> None:
-        async with page_send:
-            with poll_scope:
-                async for page in rt.source.pages(rt.cursor, rt.known, rt.source.settled):
-                    metrics.progressed()
-                    if not page.late:
-                        bar.advance("catching up", len(page.events), page.cursor)
-                    await page_send.send(page)
-
-    async def write() -> None:
-        async with batch_recv:
-            async for batch in batch_recv:
-                state.writing_since = time.monotonic()
-                await rt.writer.write(batch)
-                state.writing_since = None
-                rt.after_commit()
-        await rt.writer.flush()  # the last commit rides on no next intent
-
-    state.detail = lambda: {"cursor": rt.writer.checkpoint.cursor, "idle": metrics.idle}
+    pages = rt.source.pages(rt.cursor, rt.known, rt.source.settled)
+    state.detail = lambda: {"cursor": rt.writer.checkpoint.cursor, "idle": rt.metrics.idle}
     state.enter(State.RUNNING)
     with control.running(drain):
         async with anyio.create_task_group() as tg:
             tg.start_soon(rt.background, name="background")
-            async with anyio.create_task_group() as pipe:
-                tg.start_soon(
-                    _grace, draining, loaded.settings.shutdown.grace, pipe.cancel_scope,
-                    grace_expired, name="grace",
+            tg.start_soon(
+                _grace, draining, loaded.settings.shutdown.grace, pipe_scope, grace_expired,
+                name="grace",
+            )
+            with pipe_scope:
+                await run_pipeline(
+                    pages, processor, rt.writer, hooks=_hooks(rt, state, bar), flush=True,
+                    poll_scope=poll_scope,
                 )
-                pipe.start_soon(poll, name="poller")
-                pipe.start_soon(processor.run, page_recv, batch_send, name="processor")
-                pipe.start_soon(write, name="writer")
             tg.cancel_scope.cancel()
     summary.add(processor, rt)
+
+
+def _hooks(rt: Runtime, state: RunState, bar: Progress) -> Hooks:
+    """The daemon's part of the pipeline: liveness, the progress bar, run state, gauges."""
+
+    def on_page(page: Page) -> None:
+        rt.metrics.progressed()
+        if not page.late:
+            bar.advance("catching up", len(page.events), page.cursor)
+
+    def before_write(_batch: Batch) -> None:
+        state.writing_since = time.monotonic()
+
+    def after_write(_batch: Batch) -> None:
+        state.writing_since = None
+        rt.after_commit()
+
+    return Hooks(on_page=on_page, before_write=before_write, after_write=after_write)
 
 
 async def _grace(

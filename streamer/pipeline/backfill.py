@@ -18,12 +18,10 @@ that boundary, so the two never write the same event.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import itertools
-import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,14 +32,15 @@ import structlog
 
 from streamer.checkpoint.file import FileCheckpointStore
 from streamer.checkpoint.state import Checkpoint
-from streamer.daemon.runtime import page_decoder
 from streamer.errors import ConfigError, StreamerError
 from streamer.fsutil import write_private
-from streamer.ids import id_before, id_seconds, is_id, synthetic_id
-from streamer.observability.metrics import Metrics
+from streamer.ids import id_before, id_seconds, synthetic_id
 from streamer.observability.progress import Progress
-from streamer.pipeline.batcher import Batcher, Router, static_router
+from streamer.pipeline.batcher import Router
 from streamer.pipeline.processor import Processor
+from streamer.pipeline.runner import Hooks, new_processor, run_pipeline
+from streamer.pipeline.start import page_decoder
+from streamer.pipeline.targets import SinkFactory, open_targets, routed_sink_factory
 from streamer.pipeline.writer import Writer
 from streamer.records import Batch, Page
 from streamer.settings.loader import LoadedConfig
@@ -49,33 +48,9 @@ from streamer.settings.model import Settings
 from streamer.sinks.base import Sink
 from streamer.source.client import LeadConduitClient
 from streamer.source.leadconduit import api_query
-from streamer.stages.base import build_pipeline
 
 log = structlog.get_logger("streamer.backfill")
-PAGE_BUFFER = 4
-BATCH_BUFFER = 2
 PLAN_FILE = "plan.json"
-
-
-def parse_time(text: str) -> float:
-    """Epoch seconds from an ISO 8601 time (UTC if no zone), epoch seconds, or an event id."""
-    value = text.strip()
-    if is_id(value.lower()):
-        return float(id_seconds(value.lower()))
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"{text!r} is not a time: use ISO 8601 (2026-01-31T00:00:00Z), epoch seconds "
-            "or an event id"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +110,7 @@ async def live_boundary(settings: Settings) -> int | None:
 
     Reads the live checkpoint through the configured store without taking its lease.
     """
-    from streamer.daemon.runtime import build_store
+    from streamer.checkpoint.factory import build_store
 
     store = build_store(settings)
     try:
@@ -191,7 +166,7 @@ class _SliceRun:
         router: Router,
         state_dir: Path,
         progress: Progress,
-        sink_factory: Callable[[str], Awaitable[Sink]] | None = None,
+        sink_factory: SinkFactory | None = None,
     ) -> None:
         self.piece = piece
         self.sink_factory = sink_factory  # route: event targets (dead-lettered when unwritable)
@@ -220,30 +195,14 @@ class _SliceRun:
         if cursor >= piece.last:
             self.progress.finish(piece.name)
             return
-        batcher = Batcher.from_settings(settings, self.router)
-        self.processor = processor = Processor(
-            build_pipeline(settings.pipeline), batcher, cursor=cursor, metrics=Metrics()
-        )
-        page_send, page_recv = anyio.create_memory_object_stream[Page](PAGE_BUFFER)
-        batch_send, batch_recv = anyio.create_memory_object_stream[Batch](BATCH_BUFFER)
+        self.processor = processor = new_processor(settings, self.router, cursor)
 
-        async def poll() -> None:
-            async with page_send:
-                async for page in self._pages(cursor):
-                    await page_send.send(page)
-                # an empty page at the end id: the last seal's watermark says "slice done"
-                await page_send.send(Page([], piece.last))
+        def advance(batch: Batch) -> None:
+            self.progress.advance(piece.name, batch.kept, writer.checkpoint.cursor)
 
-        async def write() -> None:
-            async with batch_recv:
-                async for batch in batch_recv:
-                    await writer.write(batch)
-                    self.progress.advance(piece.name, batch.kept, writer.checkpoint.cursor)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(poll, name=f"{piece.name} poller")
-            tg.start_soon(processor.run, page_recv, batch_send, name=f"{piece.name} processor")
-            tg.start_soon(write, name=f"{piece.name} writer")
+        pages = self._slice_pages(cursor)
+        await run_pipeline(pages, processor, writer, hooks=Hooks(after_write=advance),
+                           name=piece.name)  # fmt: skip
         await self.store.save(writer.checkpoint)
         self.progress.finish(piece.name)
         log.info(
@@ -254,7 +213,14 @@ class _SliceRun:
             cursor=writer.checkpoint.cursor,
         )
 
-    async def _pages(self, cursor: str):  # type: ignore[no-untyped-def]
+    async def _slice_pages(self, cursor: str) -> AsyncIterator[Page]:
+        """The slice's pages, then an empty page at its end id: the last seal's watermark
+        then says "slice done"."""
+        async for page in self._pages(cursor):
+            yield page
+        yield Page([], self.piece.last)
+
+    async def _pages(self, cursor: str) -> AsyncIterator[Page]:
         """Pages of the slice, ascending, cut at its end id."""
         end, size = self.piece.end, self.loaded.settings.source.page_size
         while True:
@@ -273,41 +239,30 @@ class _SliceRun:
             cursor = max(cursor, last)
 
 
-async def open_targets(
-    loaded: LoadedConfig, stack: contextlib.AsyncExitStack
-) -> tuple[dict[str, Sink], Router]:
-    """The config's sinks, opened (closed by ``stack``), and its router: as the daemon has them.
-
-    Shared by backfill and replay, which write like the daemon without being it.
-    """
-    from streamer.daemon.runtime import _open_sink
-    from streamer.sinks.factory import build_sink
-
-    sinks: dict[str, Sink] = {s.name: build_sink(s) for s in loaded.services}
-    for sink in sinks.values():
-        stack.push_async_callback(sink.aclose)
-    async with anyio.create_task_group() as tg:
-        for sink in sinks.values():
-            tg.start_soon(_open_sink, sink)
-    router: Router = static_router([(s.name, s.prefix) for s in loaded.services])
-    if loaded.settings.firehose.route == "event":
-        from streamer.pipeline.routing import EventRouter
-
-        router = EventRouter(loaded, sinks)
-    return sinks, router
+async def _clamp(settings: Settings, summary: BackfillSummary) -> None:
+    """Cut ``summary.end`` back to where the live tail begins (it owns what follows)."""
+    lo, hi = summary.start, summary.end
+    boundary = await live_boundary(settings)
+    if boundary is not None and boundary < hi:
+        log.warning(
+            "backfill.clamped_to_live_tail",
+            end=dt.datetime.fromtimestamp(hi, tz=dt.UTC).isoformat(),
+            clamped_to=dt.datetime.fromtimestamp(max(lo, boundary), tz=dt.UTC).isoformat(),
+            hint="the live tail writes everything from its origin minus lag_window",
+        )
+        summary.end, summary.clamped = max(lo, boundary), True
 
 
-def routed_sink_factory(
-    loaded: LoadedConfig, sinks: dict[str, Sink], router: Router, stack: contextlib.AsyncExitStack
-) -> Callable[[str], Awaitable[Sink]] | None:
-    """For ``route: event``: the writer's sinks for each event's own targets, as the daemon's."""
-    from streamer.pipeline.deadletter import dead_letters
-    from streamer.pipeline.routing import EventRouter
-    from streamer.sinks.routed import RoutedSinkFactory
-
-    if not isinstance(router, EventRouter):
-        return None
-    return RoutedSinkFactory(router, dead_letters(loaded, sinks, Metrics()), stack)
+def _tally(summary: BackfillSummary, runs: list[_SliceRun]) -> None:
+    """Add the slices' counts to ``summary``."""
+    for r in runs:
+        stats = r.processor.stats if r.processor else None
+        written = r.writer.events_written if r.writer else 0
+        summary.fetched += r.fetched
+        summary.kept += stats.kept if stats else 0
+        summary.written += written
+        summary.batches += r.writer.batches if r.writer else 0
+        summary.per_slice[r.piece.name] = {"fetched": r.fetched, "written": written}
 
 
 async def backfill(
@@ -327,16 +282,8 @@ async def backfill(
         raise ConfigError(f"--start must be before --end (got {lo} >= {hi})")
     summary = BackfillSummary(start=lo, end=hi)
     if respect_live:
-        boundary = await live_boundary(settings)
-        if boundary is not None and boundary < hi:
-            log.warning(
-                "backfill.clamped_to_live_tail",
-                end=dt.datetime.fromtimestamp(hi, tz=dt.UTC).isoformat(),
-                clamped_to=dt.datetime.fromtimestamp(max(lo, boundary), tz=dt.UTC).isoformat(),
-                hint="the live tail writes everything from its origin minus lag_window",
-            )
-            hi, summary.clamped = max(lo, boundary), True
-    summary.end = hi
+        await _clamp(settings, summary)
+    hi = summary.end
     if hi <= lo:
         log.info("backfill.nothing_to_do", reason="the live tail owns the whole range")
         return summary
@@ -344,12 +291,11 @@ async def backfill(
     slices = _plan(state_dir, lo, hi, parallel)
     summary.slices = len(slices)
     progress = progress or Progress(mode="none")
-    src = settings.source
     started = anyio.current_time()
     async with contextlib.AsyncExitStack() as stack:
         sinks, router = await open_targets(loaded, stack)
         factory = routed_sink_factory(loaded, sinks, router, stack)
-        client = LeadConduitClient.from_settings(src)
+        client = LeadConduitClient.from_settings(settings.source)
         stack.push_async_callback(client.aclose)
         runs = [
             _SliceRun(p, loaded, client, sinks, router, state_dir, progress, factory)
@@ -362,14 +308,7 @@ async def backfill(
                     tg.start_soon(r.run, name=r.piece.name)
         summary.requests = client.requests
     summary.seconds = anyio.current_time() - started
-    for r in runs:
-        stats = r.processor.stats if r.processor else None
-        written = r.writer.events_written if r.writer else 0
-        summary.fetched += r.fetched
-        summary.kept += stats.kept if stats else 0
-        summary.written += written
-        summary.batches += r.writer.batches if r.writer else 0
-        summary.per_slice[r.piece.name] = {"fetched": r.fetched, "written": written}
+    _tally(summary, runs)
     log.info(
         "backfill.done",
         slices=summary.slices,
@@ -378,43 +317,3 @@ async def backfill(
         seconds=round(summary.seconds, 2),
     )
     return summary
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``streamer backfill``."""
-    parser.add_argument("-c", "--config", required=True)
-    parser.add_argument("--start", required=True, help="ISO 8601 time, epoch seconds or event id")
-    parser.add_argument("--end", required=True, help="exclusive; clamped to the live tail's start")
-    parser.add_argument("--parallel", type=int, default=4, help="slices fetched at once")
-    parser.add_argument(
-        "--state-dir",
-        default=None,
-        help="slice checkpoints (default: beside checkpoint.path, in backfill/)",
-    )
-    parser.add_argument("--progress", choices=["auto", "bar", "log", "none"], default="auto")
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run a backfill; 2 on bad usage, 0 when every slice is done."""
-    from streamer.cli.common import load
-
-    if args.parallel < 1:
-        raise ConfigError("--parallel must be at least 1")
-    start, end = parse_time(args.start), parse_time(args.end)
-    if int(start) >= int(end):
-        raise ConfigError(f"--start ({args.start}) must be before --end ({args.end})")
-    loaded = load(args)
-    state_dir = Path(args.state_dir) if args.state_dir else None
-    progress = Progress(mode=args.progress)
-    summary = anyio.run(
-        lambda: backfill(
-            loaded, start, end, parallel=args.parallel, state_dir=state_dir, progress=progress
-        )
-    )
-    print(
-        f"backfill: {summary.slices} slice(s), {summary.fetched} fetched, "
-        f"{summary.written} written in {summary.seconds:.1f}s"
-        + (" (end clamped to the live tail's start)" if summary.clamped else ""),
-        file=sys.stderr,
-    )
-    return 0

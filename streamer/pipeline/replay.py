@@ -16,10 +16,8 @@ nothing is written twice. Writing into the archive being read is refused.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import heapq
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,20 +29,19 @@ import structlog
 
 from streamer.checkpoint.file import FileCheckpointStore
 from streamer.checkpoint.state import Checkpoint
-from streamer.errors import ConfigError, leaf_errors
+from streamer.errors import ConfigError
 from streamer.ids import ID_RE, id_before, synthetic_id
-from streamer.observability.metrics import Metrics
-from streamer.pipeline.batcher import Batcher
-from streamer.pipeline.processor import Processor
+from streamer.pipeline.runner import new_processor, run_pipeline
+from streamer.pipeline.start import page_decoder
+from streamer.pipeline.targets import open_targets, routed_sink_factory
 from streamer.pipeline.writer import Writer
-from streamer.records import Batch, BatchObject, ObjectInfo, Page, PutOutcome
+from streamer.records import BatchObject, ObjectInfo, Page, PutOutcome
 from streamer.report.reader import TimeRange, extra_hours_for, name_ids, plan_all, plan_batched
 from streamer.report.scan import ArchiveError, lines_of
-from streamer.settings.loader import LoadedConfig, load_config
+from streamer.settings.loader import LoadedConfig
 from streamer.settings.services import ResolvedService
 from streamer.sinks.base import Sink
 from streamer.source.decode import PageDecoder
-from streamer.stages.base import build_pipeline
 
 log = structlog.get_logger("streamer.replay")
 PAGE_SIZE = 1000
@@ -153,13 +150,6 @@ class ReplaySummary:
     cursor: str | None = None
 
 
-def _cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error that stopped the replay, not the closed streams it left behind."""
-    leaves = leaf_errors(group)
-    broken = (anyio.BrokenResourceError, anyio.ClosedResourceError)
-    return next((e for e in leaves if not isinstance(e, broken)), leaves[0])
-
-
 def _check_targets(source: ResolvedService, target: LoadedConfig) -> None:
     for svc in target.services:
         same = (svc.name, svc.bucket, svc.prefix.strip("/")) == (
@@ -181,16 +171,11 @@ async def replay(
     on_written: Callable[[str, BatchObject, PutOutcome, float], None] | None = None,
 ) -> ReplaySummary:
     """Replay ``rng`` of ``service``'s archive through ``target``'s pipeline and sinks."""
-    from streamer.daemon.runtime import page_decoder
-    from streamer.pipeline.backfill import open_targets, routed_sink_factory
-    from streamer.sinks.factory import build_sink
-
     _check_targets(service, target)
     settings = target.settings
     store = FileCheckpointStore(state)
     start_id = id_before(synthetic_id(int(rng.start)))
     checkpoint = await store.load() or Checkpoint(cursor=start_id, origin=start_id)
-    summary = ReplaySummary()
     async with contextlib.AsyncExitStack() as stack:
         sinks, router = await open_targets(target, stack)
         factory = routed_sink_factory(target, sinks, router, stack)
@@ -198,36 +183,12 @@ async def replay(
                         sink_factory=factory)  # fmt: skip
         await writer.recover()
         cursor = checkpoint.cursor or start_id
-        archive = build_sink(service)
-        if service.name != "local":
-            await archive.open()
-        stack.push_async_callback(archive.aclose)
-        src = ArchiveSource(source, service, archive, rng, page_decoder(settings) or PageDecoder())
-        processor = Processor(build_pipeline(settings.pipeline),
-                              Batcher.from_settings(settings, router), cursor=cursor,
-                              metrics=Metrics())  # fmt: skip
-        page_send, page_recv = anyio.create_memory_object_stream[Page](4)
-        batch_send, batch_recv = anyio.create_memory_object_stream[Batch](2)
-
-        async def feed() -> None:
-            async with page_send:
-                async for page in src.pages(cursor):
-                    await page_send.send(page)
-
-        async def write() -> None:
-            async with batch_recv:
-                async for batch in batch_recv:
-                    await writer.write(batch)
-
+        src = ArchiveSource(source, service, await _open_archive(service, stack), rng,
+                            page_decoder(settings) or PageDecoder())  # fmt: skip
+        processor = new_processor(settings, router, cursor)
         log.info("replay.started", source=service.label, start=rng.start, end=rng.end,
                  cursor=cursor, state=str(state))  # fmt: skip
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(feed, name="replay archive reader")
-                tg.start_soon(processor.run, page_recv, batch_send, name="replay processor")
-                tg.start_soon(write, name="replay writer")
-        except BaseExceptionGroup as group:
-            raise _cause(group) from None
+        await run_pipeline(src.pages(cursor), processor, writer, name="replay")
         await store.save(writer.checkpoint)
         summary = ReplaySummary(src.read, writer.events_written, writer.batches,
                                 writer.checkpoint.cursor)  # fmt: skip
@@ -235,40 +196,12 @@ async def replay(
     return summary
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``streamer replay``."""
-    parser.add_argument("--from-archive", required=True, metavar="SOURCE.yaml",
-                        help="config whose archive is read")  # fmt: skip
-    parser.add_argument("--from", dest="service", choices=["local", "aws", "azure"],
-                        help="which of its services to read (default: local, aws, azure)")
-    parser.add_argument("--start", required=True, help="as streamer report: ISO, epoch s or ms")
-    parser.add_argument("--end", required=True, help="exclusive")
-    parser.add_argument("-c", "--config", required=True, metavar="TARGET.yaml",
-                        help="config whose pipeline and sinks receive the events")  # fmt: skip
-    parser.add_argument("--state", help="replay checkpoint file (default: beside the target's)")
+async def _open_archive(service: ResolvedService, stack: contextlib.AsyncExitStack) -> Sink:
+    """The archive's service as a sink to read from (closed by ``stack``)."""
+    from streamer.sinks.factory import build_sink
 
-
-def main(args: argparse.Namespace) -> int:
-    """Run a replay; one line on stderr when done."""
-    from streamer.report.options import UsageError, iso, parse_time, pick_service
-
-    try:
-        start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
-        if start >= end:
-            raise UsageError(f"--start {iso(start)} must be before --end {iso(end)}")
-        source = load_config(args.from_archive)
-        service = pick_service(source, args.service)
-    except UsageError as exc:
-        print(f"streamer replay: {exc}", file=sys.stderr)
-        return 2
-    target = load_config(args.config)
-    default = Path(target.settings.checkpoint.path).parent / "replay"
-    name = f"replay-{service.name}-{int(start)}-{int(end)}.json"
-    state = Path(args.state) if args.state else default / name
-    summary = anyio.run(lambda: replay(source, service, target, TimeRange(start, end), state))
-    print(
-        f"replay: {summary.read} events read, {summary.written} written in "
-        f"{summary.batches} batches; checkpoint {state}",
-        file=sys.stderr,
-    )
-    return 0
+    archive = build_sink(service)
+    if service.name != "local":
+        await archive.open()
+    stack.push_async_callback(archive.aclose)
+    return archive
