@@ -19,9 +19,10 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from streamer.observability.metrics import Metrics
 from streamer.pipeline.batcher import Batcher
 from streamer.records import Batch, Page
-from streamer.source.decode import full_event, raw_line
+from streamer.source.decode import PartialEvent, full_event, raw_line
 from streamer.stages.base import Stage
 from streamer.stages.filter import FilterStage
+from streamer.stages.transform import TransformStage
 
 log = structlog.get_logger("streamer.processor")
 
@@ -57,6 +58,9 @@ class Processor:
             len(self.stages),
         )
         self.head, self.tail = self.stages[:split], self.stages[split:]
+        # a tail of transforms that can edit raw JSON spares the whole-event decode
+        raw_tail = [st for st in self.tail if isinstance(st, TransformStage) and st.raw_edits]
+        self.raw_tail = raw_tail if raw_tail and len(raw_tail) == len(self.tail) else None
         self.batcher = batcher
         self.last_main = cursor
         self.settled = settled
@@ -128,17 +132,12 @@ class Processor:
                     dropped_by = stage.name
                     break
             if out is not None and tail:
-                out = full_event(out)
-                for stage in tail:
-                    out = stage.process(out)
-                    if out is None:
-                        dropped_by = stage.name
-                        break
+                out, dropped_by = self._tail(out)
             if out is None:
                 dropped[dropped_by] = dropped.get(dropped_by, 0) + 1
             else:
                 kept += 1
-            raw = raw_line(out) if out is event else None
+            raw = raw_line(out) if out is not None else None
             batcher.add(event_id, out, dropped_by=dropped_by, raw=raw)
             if not page.late and event_id > self.last_main:
                 self.last_main = event_id
@@ -153,6 +152,30 @@ class Processor:
         if page.cursor and page.cursor > self.last_main:
             self.last_main = page.cursor
         self._settle(page)
+
+    def _tail(self, event: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """The stages after the leading filters: the event and who dropped it (or "").
+
+        A partial event that went through the filters unchanged is edited on its raw
+        JSON when every tail stage can (``TransformStage.process_raw``); otherwise it
+        is decoded whole first. Either way the result is a new event: a partial one keeps
+        its raw line, a whole one is encoded by the batcher.
+        """
+        if self.raw_tail is not None and type(event) is PartialEvent:
+            edited: PartialEvent = event
+            for transform in self.raw_tail:
+                result = transform.process_raw(edited)
+                if result is None:
+                    break
+                edited = result
+            else:
+                return edited, ""
+        out: dict[str, Any] | None = full_event(event)
+        for stage in self.tail:
+            out = stage.process(out)  # type: ignore[arg-type]
+            if out is None:
+                return None, stage.name
+        return out, ""
 
     def _settle(self, page: Page) -> None:
         """Take the page's settled watermark: it holds once this page is durable."""

@@ -35,11 +35,17 @@ class PartialEvent(dict[str, Any]):
     """
 
     __slots__ = ("raw",)
-    raw: msgspec.Raw
+    raw: msgspec.Raw | bytes
 
     def full(self) -> dict[str, Any]:
         """The whole event, decoded from its raw bytes."""
         return _full.decode(self.raw)  # type: ignore[no-any-return]
+
+    def with_raw(self, raw: bytes) -> PartialEvent:
+        """A copy holding other raw bytes (an edit that left the decoded paths alone)."""
+        event = PartialEvent(self)
+        event.raw = raw
+        return event
 
 
 def _tree(paths: Iterable[tuple[str, ...]]) -> dict[str, Any]:
@@ -137,6 +143,6 @@ def full_event(event: dict[str, Any]) -> dict[str, Any]:
     return event.full() if isinstance(event, PartialEvent) else event
 
 
-def raw_line(event: dict[str, Any]) -> msgspec.Raw | None:
+def raw_line(event: dict[str, Any]) -> msgspec.Raw | bytes | None:
     """The event's raw JSON (one JSONL line: it has no newline inside), when it has it."""
     return event.raw if type(event) is PartialEvent else None

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from streamer.rules.values import MISSING
+from streamer.source.decode import PartialEvent
 from streamer.stages import _paths
+from streamer.stages._rawedit import RawEdits, supported
 from streamer.stages._redact import hasher, mask
 from streamer.stages.config import TransformSpec
 
@@ -43,6 +45,14 @@ class TransformStage:
         self._edits = edits
         self._renames = [(_paths.split(a), _paths.split(b)) for a, b in spec.rename.items()]
         self._sets = [(_paths.split(p), v) for p, v in spec.set.items()]
+        raw_ok = not (self._include or self._renames or self._sets)
+        raw_ok = raw_ok and all(supported(parts) for parts, _fn in edits)
+        #: the same edits on raw JSON (see ``_rawedit``), when this transform allows it
+        self.raw_edits = RawEdits(edits) if raw_ok else None
+
+    def process_raw(self, event: PartialEvent) -> PartialEvent | None:
+        """``process`` on a partial event's raw JSON; None: use ``process`` on it whole."""
+        return None if self.raw_edits is None else self.raw_edits.apply(event)
 
     def process(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Return the transformed event (a new dict; ``event`` is left untouched)."""
