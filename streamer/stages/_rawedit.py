@@ -60,6 +60,7 @@ class RawEdits:
             _mark(tree, path if len(path) == 1 else path[:-1])
         #: effective path -> the raw unit (a prefix) it edits inside
         self._units = {path: _unit(tree, path) for path in variants if len(path) > 1}
+        self._unit_list = sorted(set(self._units.values()))
         self._spine: msgspec.json.Decoder[dict[str, Any]] = msgspec.json.Decoder(
             _spine_type(tree, "Spine")
         )
@@ -70,7 +71,7 @@ class RawEdits:
             tree: dict[str, Any] = self._spine.decode(event.raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
-        original = {unit: _at(tree, unit) for unit in set(self._units.values())}
+        original = {unit: _at(tree, unit) for unit in self._unit_list}
         changed: set[Parts] = set()
         for parts, fn in self._edits:
             path = _rooted(tree, parts)
@@ -80,7 +81,7 @@ class RawEdits:
                 if path[0] in tree:
                     return None  # a top-level member: its neighbours' commas are in the way
                 continue
-            if _edit(tree, path, fn, 0):
+            if _edit(tree, path, fn):
                 changed.add(self._units[path])
         if not changed:
             return event
@@ -155,24 +156,28 @@ def touches(event: dict[str, Any], path: Parts) -> bool:
     return True
 
 
-def _edit(node: dict[str, Any], path: Parts, fn: Edit, i: int) -> bool:
+def _edit(node: dict[str, Any], path: Parts, fn: Edit) -> bool:
     """``_paths.edit`` in place on a partly decoded tree; True when something changed."""
-    seg = path[i]
+    for seg in path[:-1]:
+        child = node.get(seg)
+        if type(child) is Raw:
+            child = node[seg] = _level.decode(child)
+        if type(child) is not dict:
+            return False  # absent, or not an object: the edit does not apply
+        node = child
+    seg = path[-1]
     if seg not in node:
         return False
-    if i == len(path) - 1:
-        child = node[seg]
-        value = _full.decode(child) if type(child) is Raw else child
-        out = fn(value, seg)
-        if out is value:
-            return False
-        if out is _paths.DELETE:
-            del node[seg]
-        else:
-            node[seg] = out
-        return True
-    child = _materialized(node, seg)
-    return type(child) is dict and _edit(child, path, fn, i + 1)
+    child = node[seg]
+    value = _full.decode(child) if type(child) is Raw else child
+    out = fn(value, seg)
+    if out is value:
+        return False
+    if out is _paths.DELETE:
+        del node[seg]
+    else:
+        node[seg] = out
+    return True
 
 
 def _splice(raw: bytes, members: list[tuple[Any, Any]]) -> bytes | None:

@@ -38,11 +38,14 @@ def _year(value: dict[str, Any]) -> str | None:
 
 
 def _stars(value: Any) -> Any:
-    if value is None or type(value) is bool:
+    kind = type(value)
+    if kind is str:  # the usual case first: text(s) is s
+        return "*" * len(value)
+    if value is None or kind is bool:
         return value
-    if type(value) is list:
+    if kind is list:
         return [_stars(v) for v in value]
-    if type(value) is dict:
+    if kind is dict:
         return {k: _stars(v) for k, v in value.items()}
     return "*" * len(text(value))
 
