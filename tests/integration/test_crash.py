@@ -67,6 +67,14 @@ def all_source_ids(url: str) -> list[str]:
             after = page[-1]["id"]
 
 
+def wait_for(condition: Any, what: str) -> None:
+    """Poll ``condition`` (files a subprocess writes: no event to wait on) for up to 60 s."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
 def local_ids(root: Path) -> list[str]:
     """Event ids in every data object of a local sink."""
     out: list[str] = []
@@ -139,8 +147,8 @@ def test_sigterm_flushes_saves_and_exits_zero(tmp_path: Path) -> None:
         config = write_config(tmp_path, url, {}, {})
         proc = subprocess.Popen(_cli("run", "-c", str(config)), cwd=tmp_path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(4)
-        started = time.monotonic()
+        wait_for(lambda: len(local_ids(tmp_path / "out")) >= 2800, "backlog not written")
+        started = time.monotonic()  # the backlog is written: a live tail, a batch open
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
         took = time.monotonic() - started

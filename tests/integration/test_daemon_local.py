@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import orjson
 import pytest
+from clock import JumpClock
 from daemon_helpers import API_KEY, archive_ids, duplicates, loaded_config
 
 from streamer.daemon.app import run
@@ -97,11 +98,16 @@ async def test_injected_faults_are_retried_and_nothing_is_lost(tmp_path: Path) -
 
 
 async def test_late_visible_events_are_delivered(tmp_path: Path) -> None:
-    """Events that appear after higher ids were served are caught by the lag-window re-scan."""
+    """Events that appear after higher ids were served are caught by the lag-window re-scan.
+
+    Daemon and simulator share a clock four times faster than the wall clock (lateness and
+    re-scan pacing pass in a quarter of the time).
+    """
     opts = SimulatorOptions(
         events=1500, seed=6, api_key=API_KEY, late_fraction=0.05, late_delay=1.5
     )
-    async with start_simulator(opts) as sim:
+    clock = JumpClock(factor=4.0)
+    async with start_simulator(opts, clock=clock) as sim:
         loaded = loaded_config(
             sim.url, tmp_path, batch={"max_age": "0.5s"}, source={"lag_window": "10m"}
         )
@@ -113,7 +119,9 @@ async def test_late_visible_events_are_delivered(tmp_path: Path) -> None:
                 await anyio.sleep(0.2)
 
         with anyio.fail_after(60):
-            summary = await run(loaded, shutdown_trigger=all_delivered, handle_signals=False)
+            summary = await run(
+                loaded, shutdown_trigger=all_delivered, handle_signals=False, clock=clock
+            )
     ids = archive_ids(tmp_path / "out")
     assert duplicates(ids) == []
     assert sorted(ids) == sorted(expected)
@@ -155,11 +163,15 @@ async def test_wrong_api_key_is_fatal_and_checkpoint_untouched(tmp_path: Path) -
 
 
 async def test_late_events_beyond_the_window_are_counted(tmp_path: Path) -> None:
-    """With a window narrower than the lateness, late events are reported, not silent."""
+    """With a window narrower than the lateness, late events are reported, not silent.
+
+    Daemon and simulator share a clock four times faster than the wall clock.
+    """
     opts = SimulatorOptions(
         events=1500, seed=6, api_key=API_KEY, late_fraction=0.05, late_delay=1.0
     )
-    async with start_simulator(opts) as sim:
+    clock = JumpClock(factor=4.0)
+    async with start_simulator(opts, clock=clock) as sim:
         loaded = loaded_config(
             sim.url, tmp_path, batch={"max_age": "0.5s"}, source={"lag_window": "8s"}
         )
@@ -172,7 +184,8 @@ async def test_late_events_beyond_the_window_are_counted(tmp_path: Path) -> None
 
         with anyio.fail_after(60):
             summary = await run(
-                loaded, shutdown_trigger=one_reported, handle_signals=False, metrics=metrics
+                loaded, shutdown_trigger=one_reported, handle_signals=False, metrics=metrics,
+                clock=clock,
             )
     ids = archive_ids(tmp_path / "out")
     assert duplicates(ids) == []

@@ -57,6 +57,40 @@ async def run_once(cfg: dict[str, Any], metrics: Metrics | None = None) -> Any:
         )
 
 
+def missing_bucket_config(
+    url: str, tmp: Path, s3: S3Server, azurite: AzuriteServer, buckets: tuple[str, str, str, str]
+) -> dict[str, Any]:
+    """Route by event to two static services; each event names ``missing`` for aws and
+    ``own`` for azure. ``buckets`` is (static S3 bucket, static container, missing, own)."""
+    static_bucket, static_container, missing, own = buckets
+    cfg = settings_dict(url, tmp)
+    cfg["credentials"] = {"s3": credential_config(s3), "az": credential_config(azurite)}
+    cfg["firehose"] = {
+        "route": "event",
+        "prefix": "dlq-test",
+        "services": {
+            "aws": {"enabled": True, "credential_id": "s3", "bucket": static_bucket},
+            "azure": {"enabled": True, "credential_id": "az", "bucket": static_container},
+        },
+    }
+    cfg["pipeline"] = [
+        {"transform": {"set": {"firehose.services.aws.bucket": missing,
+                               "firehose.services.azure.bucket": own}}}
+    ]  # fmt: skip
+    return cfg
+
+
+def dead_letters_counted(metrics: Metrics, reason: str) -> float:
+    """``streamer_dead_letters_total`` for one reason, over every label set."""
+    return sum(
+        s.value
+        for m in metrics.registry.collect()
+        if m.name == "streamer_dead_letters"
+        for s in m.samples
+        if s.name == "streamer_dead_letters_total" and s.labels["reason"] == reason
+    )
+
+
 async def test_missing_bucket_is_dead_lettered_other_cloud_written_exactly_once(
     tmp_path: Path, s3_server: S3Server, azurite_server: AzuriteServer
 ) -> None:
@@ -70,29 +104,8 @@ async def test_missing_bucket_is_dead_lettered_other_cloud_written_exactly_once(
     missing = f"no-such-{uuid.uuid4().hex[:12]}"
     metrics = Metrics()
     async with start_simulator(SimulatorOptions(events=EVENTS, seed=41, api_key=API_KEY)) as sim:
-        cfg = settings_dict(sim.url, tmp_path)
-        cfg["credentials"] = {
-            "s3": credential_config(s3_server),
-            "az": credential_config(azurite_server),
-        }
-        cfg["firehose"] = {
-            "route": "event",
-            "prefix": "dlq-test",
-            "services": {
-                "aws": {"enabled": True, "credential_id": "s3", "bucket": static_bucket},
-                "azure": {"enabled": True, "credential_id": "az", "bucket": static_container},
-            },
-        }
-        cfg["pipeline"] = [
-            {
-                "transform": {
-                    "set": {
-                        "firehose.services.aws.bucket": missing,
-                        "firehose.services.azure.bucket": own_container,
-                    }
-                }
-            }
-        ]
+        buckets = (static_bucket, static_container, missing, own_container)
+        cfg = missing_bucket_config(sim.url, tmp_path, s3_server, azurite_server, buckets)
         summary = await run_once(cfg, metrics)
         events = sim.state.all_events()
         ids = sorted(e["id"] for e in events)
@@ -118,14 +131,7 @@ async def test_missing_bucket_is_dead_lettered_other_cloud_written_exactly_once(
         assert data_ids(objects) == []
     assert read_objects(s3_server, static_bucket) == first["aws"]
     assert read_objects(azurite_server, static_container) == first["azure"]
-    counted = sum(
-        s.value
-        for m in metrics.registry.collect()
-        if m.name == "streamer_dead_letters"
-        for s in m.samples
-        if s.name == "streamer_dead_letters_total" and s.labels["reason"] == "no_such_bucket"
-    )
-    assert counted == EVENTS
+    assert dead_letters_counted(metrics, "no_such_bucket") == EVENTS
 
 
 async def test_refused_credentials_in_both_clouds_are_dead_lettered_locally(

@@ -15,7 +15,7 @@ from streamer.daemon.app import run
 from streamer.daemon.runstate import RunState, State
 from streamer.errors import RetriableSinkError, RetriableSourceError
 from streamer.observability.metrics import Metrics, error_kind, health_app
-from streamer.settings.loader import parse_settings
+from streamer.settings.loader import LoadedConfig, parse_settings
 from streamer.simulator import SimulatorOptions, start_simulator
 
 pytestmark = pytest.mark.anyio
@@ -45,41 +45,29 @@ async def wait_settled(http: httpx.AsyncClient, metrics: Metrics) -> str:
         await anyio.sleep(0.1)
 
 
-async def test_metrics_health_and_readiness_over_http(tmp_path: Path) -> None:
-    """With metrics.port set, every listed metric is served and the probes answer."""
-    port = free_port()
-    opts = SimulatorOptions(events=2500, seed=7, api_key=API_KEY, fail_first=3, faults=("500",))
-    async with start_simulator(opts) as sim:
-        cfg = settings_dict(
-            sim.url, tmp_path,
-            pipeline=[KEEP_RECIPIENTS],
-            metrics={"port": port, "host": "127.0.0.1"},
-            batch={"max_age": "0.5s"},
-            logging={"level": "warning", "progress_interval": "1s"},
+async def serve_until_settled(
+    loaded: LoadedConfig, port: int, metrics: Metrics
+) -> tuple[httpx.Response, httpx.Response, str]:
+    """Run the daemon until drained; return /healthz, /readyz and the /metrics text then."""
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            lambda: run(loaded, shutdown_trigger=stop.wait, handle_signals=False, metrics=metrics)
         )
-        loaded = parse_settings(cfg, base=Path())
-        stop = anyio.Event()
-        metrics = Metrics()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(
-                lambda: run(loaded, shutdown_trigger=stop.wait, handle_signals=False,
-                            metrics=metrics)
-            )
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
-                with anyio.fail_after(30):
-                    ready = await wait_until_ready(http)
-                    assert ready.json()["ready"] is True
-                    assert ready.json()["state"] == "running"
-                    text = await wait_settled(http, metrics)
-                    health = await http.get("/healthz")
-                    ready = await http.get("/readyz")
-            stop.set()
-    assert health.status_code == 200
-    assert health.json() == {"status": "alive", "state": "running"}
-    assert ready.status_code == 200
-    body = ready.json()
-    assert body["stuck"] is False
-    assert body["cursor"]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            with anyio.fail_after(30):
+                ready = await wait_until_ready(http)
+                assert ready.json()["ready"] is True
+                assert ready.json()["state"] == "running"
+                text = await wait_settled(http, metrics)
+                health = await http.get("/healthz")
+                ready = await http.get("/readyz")
+        stop.set()
+    return health, ready, text
+
+
+def assert_every_metric_exported(text: str) -> None:
+    """The counters add up for 2500 events with 3 injected 500s, and every gauge is there."""
     assert sample(text, "streamer_events_fetched_total") == 2500
     kept = sample(text, "streamer_events_kept_total")
     dropped = sample(text, "streamer_events_dropped_total", stage="recipients-only")
@@ -107,6 +95,30 @@ async def test_metrics_health_and_readiness_over_http(tmp_path: Path) -> None:
     assert sample(text, "streamer_up") == 1
     assert sample(text, "streamer_run_state", state="running") == 1
     assert sample(text, "streamer_run_state", state="starting") == 0
+
+
+@pytest.mark.usefixtures("no_backoff")
+async def test_metrics_health_and_readiness_over_http(tmp_path: Path) -> None:
+    """With metrics.port set, every listed metric is served and the probes answer."""
+    port = free_port()
+    opts = SimulatorOptions(events=2500, seed=7, api_key=API_KEY, fail_first=3, faults=("500",))
+    async with start_simulator(opts) as sim:
+        cfg = settings_dict(
+            sim.url, tmp_path,
+            pipeline=[KEEP_RECIPIENTS],
+            metrics={"port": port, "host": "127.0.0.1"},
+            batch={"max_age": "0.5s"},
+            logging={"level": "warning", "progress_interval": "1s"},
+        )
+        loaded = parse_settings(cfg, base=Path())
+        health, ready, text = await serve_until_settled(loaded, port, Metrics())
+    assert health.status_code == 200
+    assert health.json() == {"status": "alive", "state": "running"}
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["stuck"] is False
+    assert body["cursor"]
+    assert_every_metric_exported(text)
 
 
 async def test_probes_follow_the_run_state() -> None:
