@@ -12,6 +12,7 @@ import anyio
 import httpx
 import orjson
 import pytest
+from clock import ManualClock
 
 from streamer.simulator import SimulatorOptions, id_time, start_simulator, synthetic_id
 from streamer.simulator.server import RunningSimulator
@@ -24,16 +25,6 @@ JSON = {"Accept": "application/json"}
 def anyio_backend() -> str:
     """Run on asyncio: aiohttp needs it."""
     return "asyncio"
-
-
-class Clock:
-    """A wall clock the test moves by hand (late visibility without waiting)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @asynccontextmanager
@@ -359,7 +350,7 @@ async def test_fail_rate_is_deterministic() -> None:
 
 async def test_late_events_appear_later_with_lower_ids() -> None:
     """Late backlog events are invisible at first, then show up below ids already served."""
-    clock = Clock()
+    clock = ManualClock.at_wall_time()
     with anyio.fail_after(20):
         async with running(clock, events=1000, late_fraction=0.2, late_delay=1.0) as (sim, client):
             first = await page_all(client)
@@ -378,7 +369,7 @@ async def test_late_events_appear_later_with_lower_ids() -> None:
 
 async def test_live_rate_adds_events() -> None:
     """With a live rate, new events with current ids keep appearing after the backlog."""
-    clock = Clock()
+    clock = ManualClock.at_wall_time()
     with anyio.fail_after(20):
         async with running(clock, events=100, live_rate=200) as (sim, client):
             backlog = await page_all(client)

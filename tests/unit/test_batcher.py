@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from clock import ManualClock
 
 from streamer.pipeline.batcher import Batcher, Target, static_router
 from streamer.pipeline.layout import batch_key, iter_events, per_event_key
@@ -25,16 +26,6 @@ def eid(offset_s: int, tail: int = 0) -> str:
 def ev(event_id: str, **fields: Any) -> dict[str, Any]:
     """An event with ``event_id``."""
     return {"id": event_id, "type": "source", **fields}
-
-
-class Clock:
-    """A manual monotonic clock."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make(**kwargs: Any) -> Batcher:
@@ -162,7 +153,7 @@ def test_full_on_max_bytes() -> None:
 
 def test_max_age_with_injected_clock() -> None:
     """due() turns true max_age after the first add, and age_left counts down."""
-    clock = Clock()
+    clock = ManualClock()
     b = make(max_age=60.0, clock=clock)
     assert not b.due()
     assert b.age_left() == 60.0

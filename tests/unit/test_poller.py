@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import orjson
 import pytest
+from clock import ManualClock
 
 from streamer.ids import id_after, id_before
 from streamer.observability.metrics import Metrics
@@ -38,14 +39,11 @@ def ev(event_id: str) -> dict[str, Any]:
     return {"id": event_id, "body": "x" * 200}
 
 
-class Clock:
-    """A wall clock the test moves."""
+class Clock(ManualClock):
+    """A wall clock the test moves, starting ``seconds`` after T0."""
 
     def __init__(self, seconds: float) -> None:
-        self.now = T0 + seconds
-
-    def __call__(self) -> float:
-        return self.now
+        super().__init__(T0 + seconds)
 
 
 class FakeServer:

@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 import pytest
+from clock import ManualClock
 
 from streamer.ids import synthetic_id
 from streamer.observability import progress as progress_module
@@ -22,19 +23,9 @@ class Recorder:
         self.lines.append({"event": event, **fields})
 
 
-class Clock:
-    """A hand-moved clock."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_fraction_rate_and_eta_follow_the_cursor() -> None:
     """A quarter of the span in 10 s: 25 %, 30 s left, events/s from the counter."""
-    clock = Clock()
+    clock = ManualClock()
     progress = Progress(mode="none", clock=clock)
     progress.add("s1", 100, 500)
     clock.now += 10
@@ -47,7 +38,7 @@ def test_fraction_rate_and_eta_follow_the_cursor() -> None:
 
 def test_eta_unknown_before_progress_and_zero_when_done() -> None:
     """No ETA before the cursor moves; 100 % and ETA 0 once finished."""
-    clock = Clock()
+    clock = ManualClock()
     progress = Progress(mode="none", clock=clock)
     progress.add("s", 0, 100)
     assert progress.tasks["s"].eta(clock.now) is None
@@ -58,7 +49,7 @@ def test_eta_unknown_before_progress_and_zero_when_done() -> None:
 
 def test_resumed_task_starts_at_its_position() -> None:
     """A slice resumed half-way shows 50 % at once."""
-    progress = Progress(mode="none", clock=Clock())
+    progress = Progress(mode="none", clock=ManualClock())
     progress.add("s", 0, 100, position=50)
     assert progress.tasks["s"].fraction == 0.5
 
@@ -70,7 +61,7 @@ def test_log_mode_writes_periodic_lines_and_one_at_the_end(
     recorder = Recorder()
     monkeypatch.setattr(progress_module, "log", recorder)
     logs = recorder.lines
-    clock = Clock()
+    clock = ManualClock()
     progress = Progress(mode="auto", interval=5, stream=io.StringIO(), clock=clock)
     assert progress.mode == "log"
     with progress:
@@ -91,7 +82,7 @@ def test_log_mode_writes_periodic_lines_and_one_at_the_end(
 def test_bar_mode_renders_with_rich() -> None:
     """The rich bar shows each task's name and event count."""
     stream = io.StringIO()
-    clock = Clock()
+    clock = ManualClock()
     with Progress(mode="bar", stream=stream, clock=clock) as progress:
         progress.add("slice-1", 0, 100)
         clock.now += 1
