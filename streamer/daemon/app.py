@@ -1,6 +1,7 @@
 """The daemon: one task group, bounded streams, a drain on shutdown and on reload.
 
-``poller -> [pages, 4] -> processor -> [batches, 2] -> writer``. The health server, the
+``poller -> [pages, 4] -> processor -> [batches, 2] -> writer`` (the wiring is
+``streamer.pipeline.runner``, shared with backfill and replay). The health server, the
 signal handler and the watchdog start first, before anything that can wait (the lease,
 sinks, recovery), so probes answer and a SIGTERM is honoured from the first second.
 

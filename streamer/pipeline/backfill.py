@@ -27,18 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
 import structlog
 
 from streamer.checkpoint.file import FileCheckpointStore
 from streamer.checkpoint.state import Checkpoint
 from streamer.errors import ConfigError, StreamerError
-from streamer.fsutil import write_private
-from streamer.ids import id_before, id_seconds, synthetic_id
+from streamer.ids import id_seconds, synthetic_id
 from streamer.observability.progress import Progress
 from streamer.pipeline.batcher import Router
 from streamer.pipeline.processor import Processor
 from streamer.pipeline.runner import Hooks, new_processor, run_pipeline
+from streamer.pipeline.slices import Slice, plan
 from streamer.pipeline.start import page_decoder
 from streamer.pipeline.targets import SinkFactory, open_targets, routed_sink_factory
 from streamer.pipeline.writer import Writer
@@ -50,42 +49,6 @@ from streamer.source.client import LeadConduitClient
 from streamer.source.leadconduit import api_query
 
 log = structlog.get_logger("streamer.backfill")
-PLAN_FILE = "plan.json"
-
-
-@dataclass(frozen=True, slots=True)
-class Slice:
-    """One slice: ids of seconds ``[lo, hi)``; its name is also its checkpoint file."""
-
-    lo: int
-    hi: int
-
-    @property
-    def name(self) -> str:
-        """Stable name from the bounds."""
-        return f"slice-{self.lo}-{self.hi}"
-
-    @property
-    def after(self) -> str:
-        """The ``after_id`` that includes the first second's events."""
-        return id_before(synthetic_id(self.lo))
-
-    @property
-    def end(self) -> str:
-        """First id past the slice (exclusive)."""
-        return synthetic_id(self.hi)
-
-    @property
-    def last(self) -> str:
-        """The cursor of a finished slice."""
-        return id_before(self.end)
-
-
-def split(lo: int, hi: int, parts: int) -> list[Slice]:
-    """``[lo, hi)`` seconds in ``parts`` slices of (nearly) equal span, none empty."""
-    parts = max(1, min(parts, hi - lo))
-    bounds = [lo + (hi - lo) * i // parts for i in range(parts + 1)]
-    return [Slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 @dataclass
@@ -132,26 +95,6 @@ async def live_boundary(settings: Settings) -> int | None:
                 "tail began is unknown; set source.start in the config to where it started"
             )
     return int(id_seconds(origin) - settings.source.lag_window)
-
-
-def _plan(state_dir: Path, lo: int, hi: int, parallel: int) -> list[Slice]:
-    """The slices of this range: the saved plan on a re-run, else a new one (saved)."""
-    path = state_dir / PLAN_FILE
-    if path.exists():
-        plan = orjson.loads(path.read_bytes())
-        if (plan["start"], plan["end"]) != (lo, hi):
-            raise ConfigError(
-                f"{state_dir} holds a backfill of another range ({plan['start']}..{plan['end']}); "
-                "finish it, or pass another --state-dir"
-            )
-        slices = [Slice(int(a), int(b)) for a, b in plan["slices"]]
-        if len(slices) != parallel:
-            log.warning("backfill.plan_reused", slices=len(slices), requested=parallel)
-        return slices
-    slices = split(lo, hi, parallel)
-    doc = {"start": lo, "end": hi, "slices": [[s.lo, s.hi] for s in slices]}
-    write_private(path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-    return slices
 
 
 class _SliceRun:
@@ -288,7 +231,7 @@ async def backfill(
         log.info("backfill.nothing_to_do", reason="the live tail owns the whole range")
         return summary
     state_dir = state_dir or Path(settings.checkpoint.path).parent / "backfill"
-    slices = _plan(state_dir, lo, hi, parallel)
+    slices = plan(state_dir, lo, hi, parallel)
     summary.slices = len(slices)
     progress = progress or Progress(mode="none")
     started = anyio.current_time()

@@ -19,8 +19,9 @@ from streamer.checkpoint.file import FileCheckpointStore
 from streamer.checkpoint.state import Checkpoint
 from streamer.ids import id_seconds, synthetic_id
 from streamer.observability.progress import Progress
-from streamer.pipeline.backfill import Slice, backfill, split
+from streamer.pipeline.backfill import backfill
 from streamer.pipeline.layout import iter_events
+from streamer.pipeline.slices import Slice, split
 from streamer.simulator import RunningSimulator, SimulatorOptions, start_simulator
 
 pytestmark = pytest.mark.anyio
