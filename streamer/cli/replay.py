@@ -11,13 +11,14 @@ import anyio
 from streamer.pipeline.replay import replay
 from streamer.report.reader import TimeRange
 from streamer.settings.loader import load_config
+from streamer.sinks import registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``streamer replay``."""
     parser.add_argument("--from-archive", required=True, metavar="SOURCE.yaml",
                         help="config whose archive is read")  # fmt: skip
-    parser.add_argument("--from", dest="service", choices=["local", "aws", "azure"],
+    parser.add_argument("--from", dest="service", choices=registry.preference(),
                         help="which of its services to read (default: local, aws, azure)")
     parser.add_argument("--start", required=True, help="as streamer report: ISO, epoch s or ms")
     parser.add_argument("--end", required=True, help="exclusive")
