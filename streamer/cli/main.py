@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from streamer.cli.common import RedactingStderr, add_common, fail
 from streamer.errors import StreamerError
+from streamer.observability import gctune
 from streamer.observability.logs import redact, setup_logging
 
 # Every sub-command is a module with add_arguments(parser) and main(args) -> int (it may
@@ -38,6 +39,9 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 #: commands whose default log level is ``warning``: their output is the point, not the log
 QUIET = frozenset({"demo", "check", "status", "match", "verify", "report"})
+#: commands that start with the garbage collector paused and resume it themselves once
+#: their modules are imported (:func:`streamer.observability.gctune.pause`)
+PAUSE_GC = frozenset({"run"})
 
 
 def _module(name: str) -> Any:
@@ -79,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     :func:`_exit_now`; with ``argv`` (tests, embedding) the code is returned.
     """
     if argv is None:
+        if _command(sys.argv[1:]) in PAUSE_GC:
+            gctune.pause()
         _exit_now(_main(sys.argv[1:]))
     return _main(argv)
 

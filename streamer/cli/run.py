@@ -19,8 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run until stopped; 1 when a second signal or the grace cut the drain short."""
     from streamer.daemon.app import run
+    from streamer.observability import gctune
+    from streamer.sinks.registry import preload
 
     loaded = load(args)
+    # the enabled services' SDKs load with the collector still paused (see gctune)
+    preload([s.name for s in loaded.services], loaded.settings.checkpoint.store)
+    gctune.resume()
     progress = args.until_caught_up and sys.stderr.isatty()
     summary = anyio.run(
         lambda: run(

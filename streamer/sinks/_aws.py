@@ -31,6 +31,7 @@ from botocore.exceptions import (
 )
 
 from streamer.errors import FatalSinkError, RetriableSinkError, StreamerError, http_kind
+from streamer.sinks.botoloader import fast_loader
 
 if TYPE_CHECKING:
     from streamer.settings.credentials import AwsCredential
@@ -119,6 +120,9 @@ async def open_s3_client(
             if credential.session_token is not None:
                 kwargs["aws_session_token"] = credential.session_token.get_secret_value()
     try:
+        # reading data_path resolves the profile: ProfileNotFound is handled below
+        data_path = session.get_config_variable("data_path")
+        session.register_component("data_loader", fast_loader(data_path))
         client = await stack.enter_async_context(session.create_client("s3", **kwargs))
     except ProfileNotFound:
         raise FatalSinkError(
