@@ -1,0 +1,50 @@
+"""Start-up helpers (issue 17 item 2): same data from the fast botocore loader, and the
+collector paused only by the process entry point."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from botocore.exceptions import DataNotFoundError
+from botocore.loaders import create_loader
+
+from streamer.observability import gctune
+from streamer.sinks.botoloader import fast_loader
+
+
+def test_the_fast_loader_reads_what_botocore_reads() -> None:
+    """The S3 model, its endpoint rules and endpoints.json load with the same content."""
+    ours, theirs = fast_loader(None), create_loader(None)
+    for type_name in ("service-2", "endpoint-rule-set-1"):
+        assert ours.load_service_model("s3", type_name) == theirs.load_service_model(
+            "s3", type_name
+        )
+    assert ours.load_data("endpoints") == theirs.load_data("endpoints")
+
+
+def test_the_fast_loader_still_refuses_an_unknown_service() -> None:
+    """A name with no model directory fails instead of loading something else."""
+    with pytest.raises(DataNotFoundError):
+        fast_loader(None).load_service_model("no-such-service", "service-2")
+
+
+def test_resume_does_nothing_unless_paused() -> None:
+    """Tests and embedders keep their collector: no freeze, still enabled."""
+    frozen = gc.get_freeze_count()
+    gctune.resume()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
+
+
+def test_pause_then_resume_freezes_start_up_objects() -> None:
+    """After resume the collector runs again and start-up objects are frozen."""
+    try:
+        gctune.pause()
+        assert not gc.isenabled()
+        gctune.resume()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.enable()
+        gc.unfreeze()
