@@ -27,7 +27,7 @@ import anyio
 import anyio.abc
 import structlog
 
-from streamer.checkpoint.lease import hold_checkpoint
+from streamer.checkpoint.lease import Held, hold_checkpoint
 from streamer.daemon.control import Control, signals, trigger
 from streamer.daemon.runstate import RunState, State, watchdog, watchdog_interval
 from streamer.daemon.runtime import Runtime, open_runtime
@@ -128,19 +128,7 @@ async def _serve(
                 previous, (loaded, changed) = loaded, pending
                 _apply(loaded, state, summary, on_reload)
             async with contextlib.AsyncExitStack() as run_stack:
-                failed: BaseException | None = None
-                try:
-                    rt = await control.start_up(
-                        run_stack.enter_async_context(open_runtime(
-                            loaded, metrics=state.metrics, held=held, state=state, **overrides
-                        )),
-                        reloadable=True,
-                    )
-                except Exception as exc:
-                    failed = first_error(exc)
-                    if changed is None or not isinstance(failed, StreamerError):
-                        raise
-                    rt = None
+                rt, failed = await _open(run_stack, loaded, held, control, changed, overrides)
                 if failed is not None:
                     log.error(
                         "config.reload_failed", problems=[str(failed)],
@@ -161,6 +149,30 @@ async def _serve(
             if control.pending is None:
                 break
             state.enter(State.STARTING)
+
+
+async def _open(
+    stack: contextlib.AsyncExitStack,
+    loaded: LoadedConfig,
+    held: Held,
+    control: Control,
+    changed: list[str] | None,
+    overrides: dict[str, Any],
+) -> tuple[Runtime | None, BaseException | None]:
+    """Open a runtime on ``held`` (closed by ``stack``); None if a stop or reload came first.
+
+    Returns, not raises, the error of a reloaded config (``changed``) that failed to open.
+    """
+    state = control.state
+    try:
+        opening = open_runtime(loaded, metrics=state.metrics, held=held, state=state, **overrides)
+        rt = await control.start_up(stack.enter_async_context(opening), reloadable=True)
+    except Exception as exc:
+        failed = first_error(exc)
+        if changed is None or not isinstance(failed, StreamerError):
+            raise
+        return None, failed
+    return rt, None
 
 
 def _apply(
