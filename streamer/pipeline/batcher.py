@@ -145,32 +145,71 @@ class Batcher:
         ``raw`` is the event's JSON exactly as the API sent it (no newline inside); when
         given it is written as is instead of re-encoding ``event``.
         """
-        if self._opened is None:
+        self.take([event_id], [event], [dropped_by], [raw], 0, hours=False)
+
+    def take(
+        self,
+        ids: Sequence[str],
+        events: Sequence[dict[str, Any] | None],
+        dropped_by: Sequence[str],
+        raws: Sequence[Any],
+        start: int,
+        *,
+        hours: bool,
+    ) -> int:
+        """``add`` each event from ``start`` on; the index of the first one not taken.
+
+        Stops after the event that makes the batch :meth:`full`, and (``hours``) before
+        an event that :meth:`crosses_hour`: the caller seals and goes on from there. One
+        call per run of events, not one per event: this is the pipeline's inner loop.
+        """
+        if start < len(ids) and self._opened is None:
             self._opened = self._clock()
-        self._covered.append(event_id)
-        if event is None:
-            self._dropped[dropped_by] = self._dropped.get(dropped_by, 0) + 1
-            return
-        targets = self._router(event)
-        if not targets:
-            self._dropped["unrouted"] = self._dropped.get("unrouted", 0) + 1
-            return
-        if self._hour is None:
-            self._hour = partition(event_id)
-            start = int(event_id[:8], 16) // 3600 * 3600
-            self._hour_ids = (f"{start:08x}" + "0" * 16, f"{start + 3600:08x}" + "0" * 16)
-        line = orjson.dumps(event) if raw is None else raw
-        group = self._group(targets)
-        group.count += 1
-        group.ids.append(event_id)
-        group.first_id = min(group.first_id, event_id)
-        group.last_id = max(group.last_id, event_id)
-        self._kept += 1
-        self._bytes += len(line) + 1
-        if self._per_event:
-            group.objects.append(self._object_for(event, event_id, bytes(line), group.targets))
-        else:
-            group.pending.append(line)
+        covered, dropped, router = self._covered, self._dropped, self._router
+        lo, hi = self._hour_ids
+        last_targets: tuple[Target, ...] | None = None
+        group = None
+        for i in range(start, len(ids)):
+            event_id = ids[i]
+            if hours and self._kept and not lo <= event_id < hi:
+                return i
+            covered.append(event_id)
+            event = events[i]
+            if event is None:
+                dropped[dropped_by[i]] = dropped.get(dropped_by[i], 0) + 1
+                continue
+            targets = router(event)
+            if not targets:
+                dropped["unrouted"] = dropped.get("unrouted", 0) + 1
+                continue
+            if self._hour is None:
+                lo, hi = self._open_hour(event_id)
+            raw = raws[i]
+            line = orjson.dumps(event) if raw is None else raw
+            if targets is not last_targets:
+                group, last_targets = self._group(targets), targets
+            assert group is not None
+            group.count += 1
+            group.ids.append(event_id)
+            if event_id < group.first_id:
+                group.first_id = event_id
+            if event_id > group.last_id:
+                group.last_id = event_id
+            self._kept += 1
+            self._bytes += len(line) + 1
+            if self._per_event:
+                group.objects.append(self._object_for(event, event_id, bytes(line), targets))
+            else:
+                group.pending.append(line)
+            if self._kept >= self._max_events or self._bytes >= self._max_bytes:
+                return i + 1
+        return len(ids)
+
+    def _open_hour(self, event_id: str) -> tuple[str, str]:
+        self._hour = partition(event_id)
+        begin = int(event_id[:8], 16) // 3600 * 3600
+        self._hour_ids = (f"{begin:08x}" + "0" * 16, f"{begin + 3600:08x}" + "0" * 16)
+        return self._hour_ids
 
     def _object_for(
         self, event: dict[str, Any], event_id: str, line: bytes, targets: tuple[Target, ...]

@@ -8,6 +8,9 @@ bounded by the stream sizes, never by the backlog.
 
 from __future__ import annotations
 
+import itertools
+import operator
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +22,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from streamer.observability.metrics import Metrics
 from streamer.pipeline.batcher import Batcher
 from streamer.records import Batch, Page
-from streamer.source.decode import PartialEvent, full_event, raw_line
+from streamer.source.decode import PartialEvent, full_event
 from streamer.stages.base import Stage
 from streamer.stages.filter import FilterStage
 from streamer.stages.transform import TransformStage
@@ -57,7 +60,8 @@ class Processor:
             (i for i, st in enumerate(self.stages) if not isinstance(st, FilterStage)),
             len(self.stages),
         )
-        self.head, self.tail = self.stages[:split], self.stages[split:]
+        self.head = [st for st in self.stages[:split] if isinstance(st, FilterStage)]
+        self.tail = self.stages[split:]
         # a tail of transforms that can edit raw JSON spares the whole-event decode
         raw_tail = [st for st in self.tail if isinstance(st, TransformStage) and st.raw_edits]
         self.raw_tail = raw_tail if raw_tail and len(raw_tail) == len(self.tail) else None
@@ -113,45 +117,58 @@ class Processor:
                 await self._seal(batches, "idle")
             return
         self.metrics.idle = False
-        batcher, head, tail, stats = self.batcher, self.head, self.tail, self.stats
-        stats.fetched += len(page.events)
-        self.metrics.fetched.inc(len(page.events))
+        events, stats, batcher = page.events, self.stats, self.batcher
+        stats.fetched += len(events)
+        self.metrics.fetched.inc(len(events))
         if page.late:
-            stats.late += len(page.events)
-        kept = 0
-        dropped: dict[str, int] = {}
-        for event in page.events:
-            event_id: str = event["id"]
-            if not page.late and batcher.crosses_hour(event_id):
-                await self._seal(batches, "hour")
-            out: dict[str, Any] | None = event
-            dropped_by = ""
-            for stage in head:
-                out = stage.process(out)  # type: ignore[arg-type]
-                if out is None:
-                    dropped_by = stage.name
-                    break
-            if out is not None and tail:
-                out, dropped_by = self._tail(out)
-            if out is None:
-                dropped[dropped_by] = dropped.get(dropped_by, 0) + 1
-            else:
-                kept += 1
-            raw = raw_line(out) if out is not None else None
-            batcher.add(event_id, out, dropped_by=dropped_by, raw=raw)
-            if not page.late and event_id > self.last_main:
-                self.last_main = event_id
+            stats.late += len(events)
+        outs, dropped_by = self._stages(events)
+        raws = [out.raw if type(out) is PartialEvent else None for out in outs]
+        ids: list[str] = [event["id"] for event in events]
+        main = not page.late
+        done = 0
+        while done < len(ids):
+            taken = batcher.take(ids, outs, dropped_by, raws, done, hours=main)
+            if main and taken > done:
+                self.last_main = max(self.last_main, max(ids[done:taken]))
+            done = taken
             if batcher.full():
                 await self._seal(batches, "full")
-        self.metrics.kept.inc(kept)
-        stats.kept += kept
-        for name, count in dropped.items():  # per page: a labelled inc costs ~1 µs
-            stats.dropped[name] = stats.dropped.get(name, 0) + count
-            self.metrics.dropped.labels(name).inc(count)
+            elif done < len(ids):
+                await self._seal(batches, "hour")
+        self._count(outs, dropped_by)
         batcher.end_page()
         if page.cursor and page.cursor > self.last_main:
             self.last_main = page.cursor
         self._settle(page)
+
+    def _stages(self, events: list[dict[str, Any]]) -> tuple[list[Any], list[str]]:
+        """Every event of a page through the stages: the outcome (None: dropped) and who
+        dropped it (or ""). Stages are pure, so running them page by page (the filters
+        as one comprehension each) gives what event by event would, with less overhead.
+        """
+        outs: list[Any] = list(events)
+        dropped_by = [""] * len(events)
+        alive = list(range(len(events)))
+        for stage in self.head:
+            verdicts = stage.verdicts([outs[i] for i in alive])
+            for i in itertools.compress(alive, map(operator.not_, verdicts)):
+                outs[i], dropped_by[i] = None, stage.name
+            alive = list(itertools.compress(alive, verdicts))
+        if self.tail:
+            for i in alive:
+                outs[i], dropped_by[i] = self._tail(outs[i])
+        return outs, dropped_by
+
+    def _count(self, outs: list[Any], dropped_by: list[str]) -> None:
+        """Kept and dropped counts of a page (per page: a labelled ``inc`` costs ~1 µs)."""
+        dropped = Counter(name for out, name in zip(outs, dropped_by, strict=True) if out is None)
+        kept = len(outs) - sum(dropped.values())
+        self.metrics.kept.inc(kept)
+        self.stats.kept += kept
+        for name, count in dropped.items():
+            self.stats.dropped[name] = self.stats.dropped.get(name, 0) + count
+            self.metrics.dropped.labels(name).inc(count)
 
     def _tail(self, event: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """The stages after the leading filters: the event and who dropped it (or "").

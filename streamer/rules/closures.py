@@ -19,11 +19,32 @@ Test = Callable[[Event], bool]
 Explain = Callable[[Event], "str | None"]
 
 
+#: distinct string values a static test remembers its answer for (then it stops adding)
+MEMO_SIZE = 4096
+
+
 def static_test(get: Getter, pred: Pred, negate: bool) -> Test:
-    """A predicate against a fixed rhv, prepared once at compile time."""
-    if negate:
-        return lambda e: not pred(get(e))
-    return lambda e: pred(get(e))
+    """A predicate against a fixed rhv, prepared once at compile time.
+
+    Its answer for a string value is remembered: the values rules test (types, outcomes,
+    states, flags) repeat from event to event, and a dict lookup is cheaper than a
+    case-folding comparison. Predicates are pure functions of the value, so this answers
+    exactly as calling them would.
+    """
+    memo: dict[Any, Any] = {}  # str, MISSING or None -> the answer
+
+    def test(e: Event) -> Any:
+        value = get(e)
+        if type(value) is not str and value is not MISSING and value is not None:
+            return (not pred(value)) if negate else pred(value)
+        answer = memo.get(value)
+        if answer is None:
+            answer = (not pred(value)) if negate else pred(value)
+            if len(memo) < MEMO_SIZE:
+                memo[value] = answer
+        return answer
+
+    return test
 
 
 def templated_test(

@@ -70,6 +70,25 @@ def make_getter(parts: tuple[str, ...]) -> Getter:
             cur = variables[first]
         return _walk(cur, rest)
 
+    if len(rest) == 2:  # the usual depth (vars.lead.state): unrolled, no loop
+        second, third = rest
+
+        def get_three(event: Mapping[str, Any]) -> Any:
+            if first in event:
+                cur = event[first]
+            else:
+                variables = event.get("vars")
+                if type(variables) is not dict or first not in variables:
+                    return MISSING
+                cur = variables[first]
+            if type(cur) is not dict:
+                return _walk(cur, rest)
+            cur = cur.get(second, MISSING)
+            if type(cur) is not dict:
+                return MISSING if cur is MISSING else _walk(cur, (third,))
+            return cur.get(third, MISSING)
+
+        return get_three
     return get
 
 

@@ -22,3 +22,8 @@ class FilterStage:
     def process(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Return ``event`` if it survives, None to drop it."""
         return event if self._matches(event) is self._keep_on_match else None
+
+    def verdicts(self, events: list[dict[str, Any]]) -> list[bool]:
+        """Whether each event survives: ``process`` for a page in one comprehension."""
+        matches, keep = self._matches, self._keep_on_match
+        return [matches(event) is keep for event in events]

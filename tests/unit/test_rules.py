@@ -391,3 +391,28 @@ def test_explain_reasons() -> None:
     assert reason is not None
     assert "lead.a is blank failed: value was 'x'" in reason
     assert "lead.b format is valid failed: value was 'q' (valid=False)" in reason
+
+
+def test_remembered_answers_equal_fresh_ones() -> None:
+    """A static test remembers answers per string (and missing/null) value: every answer,
+    asked again and past the memo's size, is what a fresh compile gives."""
+    from streamer.rules import closures
+
+    rule_sets: list[Any] = [
+        {"op": "and", "rules": [{"lhv": "v", "op": "is equal to", "rhv": "1"}]},
+        {"op": "and", "rules": [{"lhv": "v", "op": "is not equal to", "rhv": "true"}]},
+        {"op": "and", "rules": [{"lhv": "v", "op": "is true"}]},
+        {"op": "and", "rules": [{"lhv": "v", "op": "is blank"}]},
+        {"op": "and", "rules": [{"lhv": "a.b.v", "op": "is not included in", "rhv": "x, 2"}]},
+    ]
+    values: list[Any] = ["1", "1.0", 1, 1.0, True, "true", "TRUE", "", " ", None, "x", "X", 2]
+    events = [{"v": v, "a": {"b": {"v": v}}} for v in values] + [{}, {"vars": {"v": "1"}}]
+    for rule_set in rule_sets:
+        memoized = compile_rule_set(rule_set)
+        for _ in range(2):
+            for event in events:
+                assert memoized.matches(event) is compile_rule_set(rule_set).matches(event)
+    many = compile_rule_set(rule_sets[0])
+    for i in range(closures.MEMO_SIZE + 10):
+        assert many.matches({"v": str(i % 3)}) is (i % 3 == 1)
+        assert many.matches({"v": f"{i}x"}) is False
