@@ -140,3 +140,58 @@ def saved_report(args: argparse.Namespace, loaded: LoadedConfig) -> SavedReport 
 def read_options(args: argparse.Namespace) -> ReadOptions:
     """How many objects and bytes are read at once, and by how many worker processes."""
     return ReadOptions(args.concurrency, int(args.max_mb * 1e6), args.workers)
+
+
+def transitions_flags(trans: argparse._ArgumentGroup) -> None:
+    """Flags of ``streamer report transitions``."""
+    trans.add_argument("--scope", help="rule set selecting the events that set a lead's status")
+    trans.add_argument(
+        "--type",
+        action="append",
+        default=[],
+        dest="types",
+        help="event types that set a lead's status (repeatable)",
+    )
+    trans.add_argument("--recipient-id", help="only events of this vars.recipient.id")
+    trans.add_argument(
+        "--lookback",
+        default="all",
+        help="how far before --start to look for "
+        "each lead's starting status: a duration (30d) or 'all' (default)",
+    )
+
+
+def columns_flags(group: argparse._ArgumentGroup) -> None:
+    """Flags of the columns report (and its html and sql forms)."""
+    group.add_argument(
+        "--group-by",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="dotted event field, or day / hour of the event id (repeatable)",
+    )
+    group.add_argument("--rules", help="count only events matching this rule set (YAML/JSON)")
+    group.add_argument("--name", help="run the saved report of this name, id or token")
+    group.add_argument(
+        "--chart-by",
+        choices=["day", "hour"],
+        help="html: chart buckets (default: hour up to 3 days, else day)",
+    )
+    group.add_argument(
+        "--chart-columns",
+        action="append",
+        metavar="A,B",
+        help="html: columns to chart (default: source-submitted,source-success,"
+        "recipient-success)",
+    )
+    group.add_argument(
+        "--sql",
+        choices=["duckdb", "trino"],
+        help="print the report as SQL over the archive table instead of running it",
+    )
+    group.add_argument(
+        "--columns",
+        action="append",
+        metavar="A,B",
+        help="columns to show, comma-separated (default: all)",
+    )

@@ -211,21 +211,15 @@ async def read_events(
     async def worker() -> None:
         async for info in receive:
             await budget.acquire(info.size)
+            in_process = bool(procs) and info.size >= PROCESS_MIN
             try:
                 source: bytes | str = str(root / info.key) if root else await sink.get(info.key)
-                if procs and info.size >= PROCESS_MIN:
-                    result = await to_process.run_sync(
-                        scan, source, info.key, spec, limiter=limiter
-                    )
-                else:
-                    result = await anyio.to_thread.run_sync(
-                        scan, source, info.key, spec, limiter=limiter
-                    )
+                run = to_process.run_sync if in_process else anyio.to_thread.run_sync
+                result = await run(scan, source, info.key, spec, limiter=limiter)
             finally:
                 await budget.release(info.size)
             consumer.merge(result.state)
-            _tally(stats, info.size, result, max_events, procs and info.size >= PROCESS_MIN)
-
+            _tally(stats, info.size, result, max_events, in_process)
 
     try:
         async with receive, anyio.create_task_group() as tg:
@@ -240,7 +234,7 @@ async def read_events(
 
 
 def _tally(
-    stats: ReadStats, size: int, result: Result, max_events: int | None, in_process: object
+    stats: ReadStats, size: int, result: Result, max_events: int | None, in_process: bool
 ) -> None:
     """Count one scanned object; past ``max_events`` the whole read stops."""
     stats.objects_read += 1
