@@ -1,0 +1,1 @@
+"""Reports over the archive: LeadConduit report columns, Close status transitions, the API."""

@@ -1,0 +1,1 @@
+"""Where events land: one module per storage service, listed in ``registry.py``."""
