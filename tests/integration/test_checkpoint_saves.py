@@ -17,6 +17,7 @@ from streamer.simulator import SimulatorOptions, start_simulator
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.slow  # four seconds of real lease heartbeats racing real batch saves
 async def test_heartbeat_and_batches_saving_together_do_not_crash(tmp_path: Path) -> None:
     """A live tail with tiny batches and a 150 ms lease (heartbeat every 50 ms) runs clean."""
     opts = SimulatorOptions(events=200, seed=31, api_key=API_KEY, live_rate=40)

@@ -139,6 +139,7 @@ def received(sock: socket.socket) -> list[str]:
             return out
 
 
+@pytest.mark.slow  # stuck_after (1 s) and five silent watchdog periods are real time
 async def test_healthz_fails_and_watchdog_stops_when_stuck(
     tmp_path: Path, notify_socket: socket.socket
 ) -> None:

@@ -130,6 +130,7 @@ def test_every_alert_has_a_unit_test() -> None:
         assert rule["annotations"]["summary"]
 
 
+@pytest.mark.slow  # a `streamer run` process, whose backoff waits no test clock reaches
 @pytest.mark.anyio
 async def test_every_queried_metric_is_exported_by_a_running_daemon(tmp_path: Path) -> None:
     """`streamer run` (simulator, local sink) serves every metric the dashboard and alerts use."""

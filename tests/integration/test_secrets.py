@@ -79,6 +79,7 @@ def assert_clean(text: str, what: str) -> None:
     assert "AccountKey=" not in text, what
 
 
+@pytest.mark.slow  # ten CLI processes, one after the other: ~4-5 s of CPU
 async def test_failures_and_commands_never_print_secrets(tmp_path: Path) -> None:
     """Wrong key with --debug, check, check --connect, status, config errors: all clean."""
     (tmp_path / "ok").mkdir()
