@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,6 @@ import structlog
 from streamer.checkpoint.base import CheckpointStore, LockingStore
 from streamer.checkpoint.factory import build_store
 from streamer.checkpoint.state import Checkpoint
-from streamer.daemon.runstate import RunState, State
 from streamer.errors import CheckpointConflictError
 from streamer.settings.loader import LoadedConfig
 
@@ -148,9 +147,17 @@ class Held:
 
 @contextlib.asynccontextmanager
 async def hold_checkpoint(
-    loaded: LoadedConfig, *, state: RunState | None = None, store: CheckpointStore | None = None
+    loaded: LoadedConfig,
+    *,
+    store: CheckpointStore | None = None,
+    on_waiting: Callable[[bool], None] | None = None,
+    on_held: Callable[[], None] | None = None,
 ) -> AsyncIterator[Held]:
-    """Open the store, read the checkpoint, wait for the lease; release it on every exit."""
+    """Open the store, read the checkpoint, wait for the lease; release it on every exit.
+
+    ``on_waiting(owned)`` is told before the wait whether the checkpoint names an owner
+    (a lock held by a daemon still starting shows none yet); ``on_held`` once it is ours.
+    """
     settings = loaded.settings
     async with contextlib.AsyncExitStack() as stack:
         store = store or build_store(settings)
@@ -160,12 +167,11 @@ async def hold_checkpoint(
             check()
         checkpoint = await store.load() or Checkpoint()
         owner = {"id": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
-        if state is not None:  # a lock held by a daemon still starting shows no owner yet
-            state.enter(State.WAITING_FOR_LEASE if checkpoint.owner else State.STARTING,
-                        waiting_for="lease")
+        if on_waiting is not None:
+            on_waiting(bool(checkpoint.owner))
         checkpoint = await _acquire(store, checkpoint, owner, settings.checkpoint.lease_ttl)
-        if state is not None:
-            state.enter(State.STARTING, waiting_for="sinks")
+        if on_held is not None:
+            on_held()
         held = Held(store, checkpoint, owner)
         stack.push_async_callback(held.release)
         yield held

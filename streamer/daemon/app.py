@@ -27,10 +27,10 @@ import anyio
 import anyio.abc
 import structlog
 
-from streamer.checkpoint.lease import Held, hold_checkpoint
+from streamer.checkpoint.lease import Held
 from streamer.daemon.control import Control, signals, trigger
 from streamer.daemon.runstate import RunState, State, watchdog, watchdog_interval
-from streamer.daemon.runtime import Runtime, open_runtime
+from streamer.daemon.runtime import Runtime, hold, open_runtime
 from streamer.daemon.summary import RunSummary
 from streamer.errors import StreamerError
 from streamer.ids import id_seconds
@@ -118,7 +118,7 @@ async def _serve(
     state, store = control.state, overrides.pop("store", None)
     async with contextlib.AsyncExitStack() as stack:
         held = await control.start_up(
-            stack.enter_async_context(hold_checkpoint(loaded, state=state, store=store)),
+            stack.enter_async_context(hold(loaded, state=state, store=store)),
             reloadable=False,
         )
         changed: list[str] | None = None

@@ -104,6 +104,22 @@ class Runtime:
             tg.start_soon(progress_lines, self.writer, self.source, interval, name="progress")
 
 
+def hold(
+    loaded: LoadedConfig, *, state: RunState | None = None, store: CheckpointStore | None = None
+) -> contextlib.AbstractAsyncContextManager[Held]:
+    """The checkpoint held for a run (``streamer.checkpoint.lease``), its waits in ``state``."""
+    if state is None:
+        return hold_checkpoint(loaded, store=store)
+
+    def waiting(owned: bool) -> None:
+        state.enter(State.WAITING_FOR_LEASE if owned else State.STARTING, waiting_for="lease")
+
+    def held() -> None:
+        state.enter(State.STARTING, waiting_for="sinks")
+
+    return hold_checkpoint(loaded, store=store, on_waiting=waiting, on_held=held)
+
+
 def _count_written(metrics: Metrics) -> Callable[[str, BatchObject, PutOutcome, float], None]:
     """The writer's ``on_written``: objects, events, bytes and seconds per sink."""
 
@@ -217,10 +233,9 @@ async def open_runtime(
     stages = build_pipeline(settings.pipeline)
     async with contextlib.AsyncExitStack() as stack:
         if held is None:
-            held = await stack.enter_async_context(
-                hold_checkpoint(loaded, state=state, store=store)
-            )
-        sinks, router = await open_targets(loaded, stack, sinks=sinks, state=state)
+            held = await stack.enter_async_context(hold(loaded, state=state, store=store))
+        wait_for = state.wait_for if state is not None else None
+        sinks, router = await open_targets(loaded, stack, sinks=sinks, wait_for=wait_for)
         await held.claim(settings.checkpoint.lease_ttl)
         # an unwritable event route is dead-lettered, not fatal
         factory = routed_sink_factory(loaded, sinks, router, stack, metrics)

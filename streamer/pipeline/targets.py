@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from streamer.daemon.runstate import RunState
 from streamer.observability.metrics import Metrics
 from streamer.observability.retry import backoff
 from streamer.pipeline.batcher import Router, static_router
@@ -23,24 +22,29 @@ from streamer.sinks.base import Sink
 SinkFactory = Callable[[str], Awaitable[Sink]]
 
 
-async def open_sink(sink: Sink, state: RunState | None = None) -> None:
-    """Open a sink; unreachable endpoints are retried (the network may come up later)."""
+async def open_sink(sink: Sink, wait_for: Callable[[str], None] | None = None) -> None:
+    """Open a sink; unreachable endpoints are retried (the network may come up later).
+
+    ``wait_for`` is told, from the second attempt on, what start-up is waiting for.
+    """
     async for attempt in backoff(max_backoff=30.0, initial=0.5):
         with attempt:  # each retry is logged once, as sink.retry_scheduled (logs.log_retry)
-            if attempt.num > 1 and state is not None:
-                state.wait_for(f"sink {sink.name}")
+            if attempt.num > 1 and wait_for is not None:
+                wait_for(f"sink {sink.name}")
             await sink.open()
 
 
 async def open_sinks(
-    sinks: dict[str, Sink], stack: contextlib.AsyncExitStack, state: RunState | None = None
+    sinks: dict[str, Sink],
+    stack: contextlib.AsyncExitStack,
+    wait_for: Callable[[str], None] | None = None,
 ) -> None:
     """Open every sink at once; ``stack`` closes them (also those that failed to open)."""
     for sink in sinks.values():
         stack.push_async_callback(sink.aclose)
     async with anyio.create_task_group() as tg:
         for sink in sinks.values():
-            tg.start_soon(open_sink, sink, state)
+            tg.start_soon(open_sink, sink, wait_for)
 
 
 def build_router(loaded: LoadedConfig, sinks: dict[str, Sink]) -> Router:
@@ -63,14 +67,14 @@ async def open_targets(
     stack: contextlib.AsyncExitStack,
     *,
     sinks: dict[str, Sink] | None = None,
-    state: RunState | None = None,
+    wait_for: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Sink], Router]:
     """The config's sinks (or ``sinks``), opened and closed by ``stack``, and its router."""
     if sinks is None:
         from streamer.sinks.factory import build_sink
 
         sinks = {s.name: build_sink(s) for s in loaded.services}
-    await open_sinks(sinks, stack, state)
+    await open_sinks(sinks, stack, wait_for)
     return sinks, build_router(loaded, sinks)
 
 
