@@ -18,6 +18,10 @@ class CredentialModel(Model):
 
     service: str
 
+    def problem(self) -> str | None:
+        """What makes this credential unusable, checked only where it is used (None: ok)."""
+        return None
+
 
 class AwsCredential(CredentialModel):
     """An AWS access key pair, or nothing at all for the default credential chain."""
@@ -51,3 +55,9 @@ class AzureCredential(CredentialModel):
         return bool(self.account_url) or bool(
             self.connection_string and self.connection_string.get_secret_value()
         )
+
+    def problem(self) -> str | None:
+        """An entry naming no account at all."""
+        if self.usable:
+            return None
+        return "set connection_string (or account_url for managed identity); it is empty"

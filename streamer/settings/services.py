@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamer.settings.credentials import AzureCredential, CredentialModel
+from streamer.settings.credentials import CredentialModel
 from streamer.settings.model import FirehoseSettings, Settings
 from streamer.settings.sections import LocalServiceSettings, ServiceSettings
 from streamer.sinks import registry
@@ -99,11 +99,9 @@ def _credential(
 ) -> CredentialModel | None:
     """The credential ``cred_id`` names for service ``name``; problems when it cannot."""
     if cred_id is None:
-        if registry.entry(name).needs_credential:
-            problems.append(
-                f"{path}.credential_id: {name} needs a credential (connection_string or "
-                "account_url)"
-            )
+        needs = registry.entry(name).needs_credential
+        if needs:
+            problems.append(f"{path}.credential_id: {name} needs a credential ({needs})")
         return None
     credential = settings.credentials.get(cred_id)
     if credential is None:
@@ -118,11 +116,8 @@ def _credential(
             f"not {name}"
         )
         return None
-    elif isinstance(credential, AzureCredential) and not credential.usable:
-        problems.append(
-            f"credentials.{cred_id}: set connection_string (or account_url for managed "
-            "identity); it is empty"
-        )
+    elif (problem := credential.problem()) is not None:
+        problems.append(f"credentials.{cred_id}: {problem}")
     return credential
 
 

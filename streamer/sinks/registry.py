@@ -1,9 +1,15 @@
 """The storage services, keyed by the name used in ``firehose.services`` and ``credentials``.
 
-Everything that differs between services is an entry here, so adding one (say ``gcs``) is
-its sink module plus one entry: the settings model gains ``firehose.services.gcs`` and the
-``gcs`` credential kind, event routing, ``verify --service``, ``report --from`` and the
-checkpoint store choice follow from the entry.
+Everything that differs between services is an entry here. Adding one (say ``gcs``) is:
+
+1. its sink module (``streamer/sinks/gcs.py``: a class taking ``(service, *, name=None)``);
+2. one entry below. The settings model then has ``firehose.services.gcs`` and, with a
+   ``credential`` model, the ``gcs`` credential kind; service resolution, event routing,
+   ``verify --service``, ``report``/``replay --from`` and, with ``store``, the
+   ``checkpoint.store`` choice follow from the entry;
+3. if it takes credentials, its model in :mod:`streamer.settings.credentials` (validating
+   a config imports every credential model, so it must not live beside an SDK import);
+4. regenerating ``config/streamer.schema.json`` (``streamer config schema``).
 
 Classes are named by dotted path (``module:Qualified.name``) and imported on first use with
 :func:`load`, so a cloud SDK is imported only when a config enables its service. This module
@@ -32,8 +38,8 @@ class ServiceEntry:
     #: a service with a bucket inherits ``firehose.bucket``/``credential_id`` and can be an
     #: event's own target (``route: event``); one without writes to a local path
     bucketed: bool = True
-    #: the configuration cannot work without a ``credential_id`` (no default chain)
-    needs_credential: bool = False
+    #: what a required ``credential_id`` must give; empty: none needed (a default chain)
+    needs_credential: str = ""
     #: the name under ``checkpoint.store`` and the store class, for a service that can hold
     #: the checkpoint document
     store: str | None = None
@@ -61,7 +67,7 @@ SERVICES: dict[str, ServiceEntry] = {
         sink="streamer.sinks.azure:AzureBlobSink",
         settings=_CLOUD_SETTINGS,
         credential="streamer.settings.credentials:AzureCredential",
-        needs_credential=True,
+        needs_credential="connection_string or account_url",
         store="azure",
         checkpoint="streamer.checkpoint.azure:AzureCheckpointStore",
         scheme="az://",
