@@ -19,7 +19,7 @@ from streamer.checkpoint.cas import EtagCheckpointStore
 from streamer.errors import CheckpointError, FatalSinkError
 from streamer.settings.credentials import AwsCredential
 from streamer.sinks._aws import CONFLICT_CODES, S3_ERRORS, classify, error_code, open_s3_client
-from streamer.sinks.s3 import content_md5
+from streamer.sinks.digest import content_md5
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 DEFAULT_TIMEOUT = 30.0

@@ -34,6 +34,7 @@ from streamer.sinks._azure import (
     open_blob_service,
 )
 from streamer.sinks.base import cloud_options, sink_label
+from streamer.sinks.digest import content_md5
 
 T = TypeVar("T")
 
@@ -162,6 +163,8 @@ class AzureBlobSink:
                     )
                 )
             else:
+                # the Content-MD5 the service checks, as validate_content=True would send
+                # it, but shared with the other services that get the same body
                 await self._call(
                     blob.upload_blob(
                         data,
@@ -169,7 +172,7 @@ class AzureBlobSink:
                         overwrite=False,
                         metadata=metadata,
                         content_settings=settings,
-                        validate_content=True,
+                        headers={"Content-MD5": content_md5(data)},
                     )
                 )
         except AZURE_ERRORS as exc:

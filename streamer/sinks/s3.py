@@ -11,7 +11,6 @@ Every call is bounded twice: by the client's read timeout and by ``anyio.fail_af
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Awaitable
@@ -26,14 +25,10 @@ from streamer.settings.credentials import AwsCredential
 from streamer.settings.services import ResolvedService
 from streamer.sinks._aws import CONFLICT_CODES, S3_ERRORS, classify, error_code, open_s3_client
 from streamer.sinks.base import cloud_options, sink_label
+from streamer.sinks.digest import content_md5
 
 T = TypeVar("T")
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
-
-
-def content_md5(data: bytes) -> str:
-    """The base64 MD5 S3 checks the body against (``Content-MD5``)."""
-    return base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324 - integrity, not security
 
 
 class S3Sink:
