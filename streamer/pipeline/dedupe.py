@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
+from itertools import compress
 
 
 class DedupeWindow:
@@ -40,6 +41,28 @@ class DedupeWindow:
         if event_id not in self._ids:
             self._ids.add(event_id)
             self._order.append(event_id)
+
+    def add_new(self, ids: list[str]) -> list[bool]:
+        """Remember ``ids``; for each, whether it was new (a repeat in ``ids`` is not).
+
+        One comprehension and two bulk updates for a page instead of a call per id.
+        """
+        known = self._ids
+        new = [event_id not in known for event_id in ids]
+        fresh = ids if all(new) else list(compress(ids, new))
+        before = len(known)
+        known.update(fresh)
+        if len(known) - before == len(fresh):
+            self._order.extend(fresh)
+            return new
+        known.difference_update(fresh)  # an id twice in ``ids``: one at a time instead
+        return [self._add_one(event_id) for event_id in ids]
+
+    def _add_one(self, event_id: str) -> bool:
+        if event_id in self._ids:
+            return False
+        self.add(event_id)
+        return True
 
     def update(self, ids: Iterable[str]) -> None:
         """Remember several ids."""

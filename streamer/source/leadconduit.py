@@ -22,47 +22,31 @@ the window allows; it is delivered too, counted and logged as *late beyond the w
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import orjson
 import structlog
 
 from streamer.ids import id_after, id_before, id_seconds, synthetic_id
 from streamer.pipeline.dedupe import DedupeWindow
 from streamer.records import Page
-from streamer.settings.model import Settings
 from streamer.source.client import LeadConduitClient
 from streamer.source.decode import PageDecoder
 from streamer.source.pages import missing_runs, trust
+from streamer.source.query import api_query
 
 if TYPE_CHECKING:
     from streamer.observability.metrics import Metrics
 
+__all__ = ["LeadConduitSource", "api_query"]  # api_query moved; importers keep this path
 log = structlog.get_logger("streamer.source")
 RECHECK_SHARE = 0.1  # re-check id scans may cost about this share of the main stream's bytes
 PACE_ABOVE = 64 * 1024  # ... once a re-check reads more than this (small ones run freely)
 Event = dict[str, Any]
-
-
-def api_query(settings: Settings) -> dict[str, Any]:
-    """``source.query`` as request parameters (server-side selection, fewer bytes travel).
-
-    ``include`` always adds ``id`` and ``vars.lead.id``: the cursor and the per-event
-    layout need them.
-    """
-    query = settings.source.query
-    params: dict[str, Any] = {}
-    if query.rules:
-        params["rules"] = orjson.dumps(query.rules).decode()
-    if query.include:
-        params["include"] = sorted({*query.include, "id", "vars.lead.id"})
-    if query.exclude:
-        params["exclude"] = list(query.exclude)
-    return params
 
 
 class LeadConduitSource:
@@ -196,13 +180,8 @@ class LeadConduitSource:
                 self.metrics.source_dropped.labels(reason).inc(count)
 
     def _unseen(self, events: list[Event], known: DedupeWindow) -> list[Event]:
-        fresh: list[Event] = []
-        for event in events:
-            event_id = event["id"]
-            if event_id in known:
-                continue
-            known.add(event_id)
-            fresh.append(event)
+        new = known.add_new([event["id"] for event in events])
+        fresh = list(itertools.compress(events, new))
         if len(fresh) < len(events):
             self._count_dropped(Counter(repeat=len(events) - len(fresh)))
         return fresh

@@ -62,3 +62,23 @@ def test_readd_after_eviction() -> None:
     assert i(1) in window
     assert window.evict_below(i(2)) == 1
     assert i(1) not in window
+
+
+def test_add_new_answers_like_one_add_at_a_time() -> None:
+    """Bulk ``add_new`` marks exactly the ids ``in``/``add`` one by one would, repeats too."""
+    import random
+
+    rng = random.Random(5)
+    for _ in range(200):
+        start = [f"{rng.randrange(40):024x}" for _ in range(rng.randrange(10))]
+        ids = [f"{rng.randrange(40):024x}" for _ in range(rng.randrange(12))]
+        bulk, single = DedupeWindow(start), DedupeWindow(start)
+        expected = []
+        for event_id in ids:
+            expected.append(event_id not in single)
+            single.add(event_id)
+        assert bulk.add_new(ids) == expected
+        assert bulk.sorted_ids() == single.sorted_ids()
+        floor = f"{rng.randrange(40):024x}"
+        assert bulk.evict_below(floor) == single.evict_below(floor)
+        assert set(bulk) == set(single)
