@@ -35,6 +35,7 @@ STATE_KEY = web.AppKey("state", SimulatorState)
 _FAULTS_KEY = web.AppKey("faults", FaultPlan)
 _CSRF_ERROR = "misconfigured csrf: check Accept header is set properly"
 REPEAT_BACK = 30.0  # fault `repeat` also resends events this many seconds below after_id
+SHUTDOWN_GRACE = 0.25  # seconds in-flight requests may take to finish when the simulator stops
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,9 @@ async def start_simulator(
     """
     options = SimulatorOptions() if options is None else options
     app = await anyio.to_thread.run_sync(build_app, options, clock)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    # on exit, requests still in flight get SHUTDOWN_GRACE to finish, then are cancelled:
+    # only an injected `latency` keeps a handler that long, and its client has given up
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
