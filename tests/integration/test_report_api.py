@@ -31,11 +31,18 @@ SAVED = {"id": RID, "token": "by-flow", "name": "by flow", "group_by": ["vars.fl
          "columns": ["source-success", "recipient-success", "cost"]}  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An hour of events, written once for the module (reports only read an archive)."""
+    root = tmp_path_factory.mktemp("report-api") / "out"
+    write_archive(root, generate_events(800, seed=4, end_ts=END, span_seconds=3600))
+    return root
+
+
 @pytest.fixture
-def cfg(tmp_path: Path) -> Path:
-    """An hour of events, one saved report, and a report API key read from a file."""
-    write_archive(tmp_path / "out", generate_events(800, seed=4, end_ts=END, span_seconds=3600))
-    path = write_config(tmp_path, tmp_path / "out")
+def cfg(tmp_path: Path, archive: Path) -> Path:
+    """The archive, one saved report, and a report API key read from a file."""
+    path = write_config(tmp_path, archive)
     (tmp_path / "key.txt").write_text(KEY + "\n")
     doc = yaml.safe_load(path.read_text())
     doc["reports"] = [SAVED]

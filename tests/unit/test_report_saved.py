@@ -38,17 +38,24 @@ def with_reports(cfg: Path, reports: list[dict[str, Any]]) -> Path:
     return cfg
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def events() -> list[dict[str, Any]]:
-    """About an hour of simulated events."""
+    """About an hour of simulated events (generated once for the module; read-only)."""
     return generate_events(600, seed=9, end_ts=END, span_seconds=3000)
 
 
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory, events: list[dict[str, Any]]) -> Path:
+    """An archive of ``events``, written once for the module (reports only read it)."""
+    root = tmp_path_factory.mktemp("report-saved") / "out"
+    write_archive(root, events)
+    return root
+
+
 @pytest.fixture
-def cfg(tmp_path: Path, events: list[dict[str, Any]]) -> Path:
-    """An archive of ``events`` and a config with one saved report."""
-    write_archive(tmp_path / "out", events)
-    return with_reports(write_config(tmp_path, tmp_path / "out"), [SAVED])
+def cfg(tmp_path: Path, archive: Path) -> Path:
+    """A config reading the module's archive, with one saved report."""
+    return with_reports(write_config(tmp_path, archive), [SAVED])
 
 
 RANGE = ("--start", str(END - 3000), "--end", str(END + 1))

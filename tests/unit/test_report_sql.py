@@ -33,12 +33,20 @@ def _extra_events() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture
-def cfg(tmp_path: Path) -> Path:
-    """A two-hour archive with simulated and hand-made events."""
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-hour archive with simulated and hand-made events, written once for the module
+    (reports only read an archive)."""
+    root = tmp_path_factory.mktemp("report-sql") / "out"
     events = generate_events(1500, seed=3, end_ts=END, span_seconds=7000) + _extra_events()
-    write_archive(tmp_path / "out", events, max_events=300)
-    return write_config(tmp_path, tmp_path / "out")
+    write_archive(root, events, max_events=300)
+    return root
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, archive: Path) -> Path:
+    """A config reading the module's archive."""
+    return write_config(tmp_path, archive)
 
 
 def _duckdb(sql: str) -> list[dict[str, Any]]:
