@@ -67,7 +67,7 @@ def new_processor(
         build_pipeline(settings.pipeline) if stages is None else stages,
         Batcher.from_settings(settings, router),
         cursor=cursor,
-        metrics=metrics or Metrics(),
+        metrics=metrics if metrics is not None else Metrics(),
         settled=settled,
         on_caught_up=on_caught_up,
     )

@@ -96,4 +96,5 @@ def routed_sink_factory(
     from streamer.pipeline.deadletter import dead_letters
     from streamer.sinks.routed import RoutedSinkFactory
 
-    return RoutedSinkFactory(router, dead_letters(loaded, sinks, metrics or Metrics()), stack)
+    letters = dead_letters(loaded, sinks, metrics if metrics is not None else Metrics())
+    return RoutedSinkFactory(router, letters, stack)
