@@ -25,6 +25,7 @@ from streamer.simulator import _templates as tpl
 from streamer.simulator.catalog import ACCOUNT, FLOWS, Flow, Step
 from streamer.simulator.ids import make_id
 from streamer.simulator.lead import make_lead
+from streamer.simulator.outcomes import recipient_outcome, source_outcome
 
 if TYPE_CHECKING:
     from _typeshed import SupportsLenAndGetItem
@@ -125,7 +126,7 @@ class EventFactory:
         final_vars = {**base_vars, **walk.appended}
         ev = tpl.source_event(
             source_id, start, t, self._hosts[host][0], flow, source, final_vars, walk.appended,
-            form_json, lead_id, _source_outcome(rng, walk.stop_reason, walk.delivered),
+            form_json, lead_id, source_outcome(rng, walk.stop_reason, walk.delivered),
             walk.steps, rng,
         )  # fmt: skip
         events = walk.events
@@ -160,7 +161,7 @@ class EventFactory:
                     walk.stop_reason = reason
             else:
                 vars_["event_id"] = eid
-                outcome, reason = _recipient_outcome(rng, step, state)
+                outcome, reason = recipient_outcome(rng, step, state)
                 ev = tpl.recipient_event(
                     common, step, outcome, reason, walk.lead_id, walk.mapped_json, rng
                 )
@@ -254,30 +255,6 @@ class EventFactory:
                 produced += 1
                 if produced == count:
                     return
-
-
-def _recipient_outcome(rng: random.Random, step: Step, state: str) -> tuple[str, str | None]:
-    """Pick a step outcome: deliveries skip when the lead's state is outside the buyer's list."""
-    if step.kind == "deliver" and state not in step.rule_set["rules"][0]["rhv"]:
-        return "skip", "Recipient criteria not met: lead.state is not included in list"
-    roll = rng.random()
-    if roll < 0.78:
-        return "success", None
-    if roll < 0.93:
-        return "failure", rng.choice(tpl.FAILURE_REASONS)
-    return "error", rng.choice(tpl.ERROR_REASONS)
-
-
-def _source_outcome(
-    rng: random.Random, stop_reason: str | None, delivered: list[tuple[Step, dict[str, Any]]]
-) -> tuple[str, str | None]:
-    if rng.random() < 0.01:
-        return "error", "Internal error while processing the lead"
-    if stop_reason is not None:
-        return "failure", stop_reason
-    if delivered:
-        return "success", None
-    return "failure", "No buyer accepted the lead"
 
 
 def iter_events(
