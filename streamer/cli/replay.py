@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run a replay; one line on stderr when done."""
-    from streamer.report.options import UsageError, iso, parse_time, pick_service
+    from streamer.report.options import UsageError, parse_time, pick_service
+    from streamer.times import iso
 
     try:
         start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")

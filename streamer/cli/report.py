@@ -28,7 +28,6 @@ from streamer.report.options import (
     chart_columns,
     columns_flags,
     emit,
-    iso,
     load_rule_file,
     parse_time,
     pick_service,
@@ -43,6 +42,7 @@ from streamer.report.transitions import TransitionTracker
 from streamer.settings.loader import LoadedConfig, load_config
 from streamer.settings.services import ResolvedService
 from streamer.settings.units import parse_duration
+from streamer.times import iso
 
 #: rows, total, columns, group-by fields: what every form of the columns report shows
 Table = tuple[list[dict[str, Any]], dict[str, Any], list[str], list[str]]

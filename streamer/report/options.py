@@ -7,10 +7,9 @@ preferred) are testable without running a report.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import re
 import sys
 
+from streamer import times
 from streamer.report.columns import parse_columns
 from streamer.report.run import ReadOptions
 from streamer.report.settings import SavedReport, find
@@ -25,42 +24,12 @@ class UsageError(Exception):
     """Bad flags or flag values: one line on stderr, exit 2."""
 
 
-MS_FROM = 100_000_000_000  # epoch values above this (year 5138 in seconds) are milliseconds
-_EPOCH = re.compile(r"\d+(?:\.\d+)?")
-
-
 def parse_time(text: str, flag: str) -> float:
-    """Epoch seconds from ISO 8601 (date or date-time; no zone means UTC) or an epoch number.
-
-    An epoch number is seconds, or milliseconds (what LeadConduit's API uses) when it is
-    at least 10^11; fractions are kept (``1795162112.5``, ``...T12:00:00.250Z``), and the
-    range compares them with each event's second, so ``[:32.5, :34.5)`` counts :33 and :34.
-    """
-    value = text.strip()
-    if _EPOCH.fullmatch(value):
-        number: float = float(value) if "." in value else int(value)
-        if number >= MS_FROM:
-            number /= 1000
-        return int(number) if float(number).is_integer() else number
+    """:func:`streamer.times.parse_time`, a bad value being a usage error (exit 2)."""
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"{flag}: {text!r} is not a time; use ISO 8601 like 2026-11-23T14:00:00Z, "
-            "a date like 2026-11-23, or epoch seconds or milliseconds"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    seconds = parsed.timestamp()
-    return int(seconds) if seconds.is_integer() else seconds
-
-
-def iso(seconds: float) -> str:
-    """Epoch seconds as ``YYYY-MM-DDTHH:MM:SSZ`` (with milliseconds when fractional)."""
-    when = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
-    if seconds == int(seconds):
-        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return times.parse_time(text, flag)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def pick_service(loaded: LoadedConfig, name: str | None) -> ResolvedService:

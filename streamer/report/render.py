@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 
 from streamer.report.columns import MONEY
-from streamer.report.options import iso
 from streamer.report.reader import ReadStats, TimeRange
 from streamer.settings.services import ResolvedService
+from streamer.times import iso
 
 TRANSPOSE_MAX_GROUPS = 8
 # These differ run to run: stderr only, so JSON output diffs cleanly.
