@@ -15,8 +15,7 @@ from azure.core import MatchConditions
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobClient
 
-from streamer.checkpoint.cas import EtagCheckpointStore
-from streamer.errors import CheckpointError, FatalSinkError
+from streamer.checkpoint.cas import DEFAULT_TIMEOUT, EtagCheckpointStore
 from streamer.settings.credentials import AzureCredential
 from streamer.sinks._azure import (
     AZURE_ERRORS,
@@ -26,8 +25,6 @@ from streamer.sinks._azure import (
     classify,
     open_blob_service,
 )
-
-DEFAULT_TIMEOUT = 30.0
 
 
 class AzureCheckpointStore(EtagCheckpointStore):
@@ -41,39 +38,25 @@ class AzureCheckpointStore(EtagCheckpointStore):
         *,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        super().__init__()
+        super().__init__(timeout)
         self.container = bucket
         self.key = key
         self.label = f"azure://{bucket}/{key}"
         self._credential = credential
-        self._timeout = timeout
-        self._blob: BlobClient | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
 
-    async def _ready(self) -> BlobClient:
-        if self._blob is None:
-            stack = contextlib.AsyncExitStack()
-            try:
-                client = await open_blob_service(
-                    stack,
-                    self._credential,
-                    io_timeout=self._timeout,
-                    label=f"checkpoint {self.label}",
-                )
-            except FatalSinkError as exc:
-                raise CheckpointError(str(exc)) from None
-            self._blob = client.get_blob_client(self.container, self.key)
-            self._stack = stack
-        return self._blob
+    async def _open(self, stack: contextlib.AsyncExitStack) -> BlobClient:
+        service = await open_blob_service(
+            stack, self._credential, io_timeout=self._timeout, label=f"checkpoint {self.label}"
+        )
+        return service.get_blob_client(self.container, self.key)
 
-    def _error(self, exc: Exception, doing: str) -> Exception:
-        err = classify(exc, label=f"checkpoint {self.label}", doing=doing, container=self.container)
-        if isinstance(err, FatalSinkError):
-            return CheckpointError(str(err))
-        return err
+    def _classify(self, exc: Exception, doing: str) -> Exception:
+        return classify(
+            exc, label=f"checkpoint {self.label}", doing=doing, container=self.container
+        )
 
     async def _read(self) -> tuple[bytes, str] | None:
-        blob = await self._ready()
+        blob: BlobClient = await self._ready()
         try:
             with anyio.fail_after(self._timeout):
                 stream = await blob.download_blob()
@@ -85,7 +68,7 @@ class AzureCheckpointStore(EtagCheckpointStore):
         return data, str(stream.properties.etag)
 
     async def _put(self, data: bytes) -> str:
-        blob = await self._ready()
+        blob: BlobClient = await self._ready()
         condition: dict[str, Any] = (
             {"etag": self._etag, "match_condition": MatchConditions.IfNotModified}
             if self._etag
@@ -107,10 +90,3 @@ class AzureCheckpointStore(EtagCheckpointStore):
             self._lost = data
             raise self._error(exc, "PutBlob") from None
         return str(response["etag"])
-
-    async def aclose(self) -> None:
-        """Close the client."""
-        stack, self._stack, self._blob = self._stack, None, None
-        if stack is not None:
-            with anyio.CancelScope(shield=True):
-                await stack.aclose()

@@ -15,14 +15,12 @@ from typing import Any
 
 import anyio
 
-from streamer.checkpoint.cas import EtagCheckpointStore
-from streamer.errors import CheckpointError, FatalSinkError
+from streamer.checkpoint.cas import DEFAULT_TIMEOUT, EtagCheckpointStore
 from streamer.settings.credentials import AwsCredential
 from streamer.sinks._aws import CONFLICT_CODES, S3_ERRORS, classify, error_code, open_s3_client
 from streamer.sinks.digest import content_md5
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
-DEFAULT_TIMEOUT = 30.0
 
 
 class S3CheckpointStore(EtagCheckpointStore):
@@ -36,35 +34,19 @@ class S3CheckpointStore(EtagCheckpointStore):
         *,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        super().__init__()
+        super().__init__(timeout)
         self.bucket = bucket
         self.key = key
         self.label = f"s3://{bucket}/{key}"
         self._credential = credential
-        self._timeout = timeout
-        self._client: Any = None
-        self._stack: contextlib.AsyncExitStack | None = None
 
-    async def _ready(self) -> Any:
-        if self._client is None:
-            stack = contextlib.AsyncExitStack()
-            try:
-                self._client = await open_s3_client(
-                    stack,
-                    self._credential,
-                    io_timeout=self._timeout,
-                    label=f"checkpoint {self.label}",
-                )
-            except FatalSinkError as exc:
-                raise CheckpointError(str(exc)) from None
-            self._stack = stack
-        return self._client
+    async def _open(self, stack: contextlib.AsyncExitStack) -> Any:
+        return await open_s3_client(
+            stack, self._credential, io_timeout=self._timeout, label=f"checkpoint {self.label}"
+        )
 
-    def _error(self, exc: Exception, doing: str) -> Exception:
-        err = classify(exc, label=f"checkpoint {self.label}", doing=doing, bucket=self.bucket)
-        if isinstance(err, FatalSinkError):
-            return CheckpointError(str(err))
-        return err
+    def _classify(self, exc: Exception, doing: str) -> Exception:
+        return classify(exc, label=f"checkpoint {self.label}", doing=doing, bucket=self.bucket)
 
     async def _read(self) -> tuple[bytes, str] | None:
         client = await self._ready()
@@ -98,10 +80,3 @@ class S3CheckpointStore(EtagCheckpointStore):
             self._lost = data
             raise self._error(exc, "PutObject") from None
         return str(response["ETag"])
-
-    async def aclose(self) -> None:
-        """Close the client."""
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
-            with anyio.CancelScope(shield=True):
-                await stack.aclose()
