@@ -10,7 +10,6 @@ uncommitted data before either commits.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
@@ -33,7 +32,12 @@ from streamer.sinks._azure import (
     classify,
     open_blob_service,
 )
-from streamer.sinks.base import cloud_options, sink_label
+from streamer.sinks.base import (
+    cloud_options,
+    replayed_or_conflict,
+    sink_label,
+    written_concurrently,
+)
 from streamer.sinks.digest import content_md5
 
 T = TypeVar("T")
@@ -187,21 +191,10 @@ class AzureBlobSink:
             props = await self._call(container.get_blob_client(key).get_blob_properties())
         except AZURE_ERRORS as exc:
             if azure_status(exc) == 404:
-                raise RetriableSinkError(
-                    f"sink {self.label}: {key} is being written concurrently; will retry",
-                    kind="conflict",
-                ) from None
+                raise written_concurrently(self.label, key) from None
             raise self._error(exc, f"GetBlobProperties {key}") from None
         stored = (props.metadata or {}).get("sha256")
-        if stored is None:
-            stored = hashlib.sha256(await self.get(key)).hexdigest()
-        if stored != meta.sha256:
-            raise FatalSinkError(
-                f"sink {self.label}: {key} already exists with different content; another "
-                "writer uses this container and prefix, or the pipeline changed mid-batch: "
-                "investigate before restarting", kind="content_conflict",
-            )
-        return PutOutcome.ALREADY_EXISTS
+        return await replayed_or_conflict(self, self.label, key, stored, meta)
 
     async def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""

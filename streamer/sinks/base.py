@@ -7,9 +7,11 @@ is durable. The batch/intent logic in :mod:`streamer.pipeline.writer` does the r
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from streamer.errors import FatalSinkError, RetriableSinkError
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
 
 if TYPE_CHECKING:
@@ -69,3 +71,31 @@ def cloud_options(service: ResolvedService) -> ServiceSettings:
 
     options = service.options
     return options if isinstance(options, ServiceSettings) else ServiceSettings.model_validate({})
+
+
+def written_concurrently(label: str, key: str) -> RetriableSinkError:
+    """A conditional create failed but the object is not there (yet): retry the put."""
+    return RetriableSinkError(
+        f"sink {label}: {key} is being written concurrently; will retry", kind="conflict"
+    )
+
+
+async def replayed_or_conflict(
+    sink: Sink, label: str, key: str, stored_sha256: str | None, meta: ObjectMeta
+) -> PutOutcome:
+    """The object already exists: the same content (a replay after a crash) or a conflict.
+
+    The content's SHA-256 is kept in the object's metadata; an object written without it
+    (by an older version) is read and hashed.
+    """
+    stored = stored_sha256
+    if stored is None:
+        stored = hashlib.sha256(await sink.get(key)).hexdigest()
+    if stored != meta.sha256:
+        raise FatalSinkError(
+            f"sink {label}: {key} already exists with different content; another writer uses "
+            "this bucket or container and prefix, or the pipeline changed mid-batch: "
+            "investigate before restarting",
+            kind="content_conflict",
+        )
+    return PutOutcome.ALREADY_EXISTS

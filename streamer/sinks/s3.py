@@ -12,19 +12,23 @@ Every call is bounded twice: by the client's read timeout and by ``anyio.fail_af
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 import anyio
 from botocore.exceptions import ClientError
 
-from streamer.errors import FatalSinkError, RetriableSinkError
+from streamer.errors import FatalSinkError
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
 from streamer.settings.credentials import AwsCredential
 from streamer.settings.services import ResolvedService
 from streamer.sinks._aws import CONFLICT_CODES, S3_ERRORS, classify, error_code, open_s3_client
-from streamer.sinks.base import cloud_options, sink_label
+from streamer.sinks.base import (
+    cloud_options,
+    replayed_or_conflict,
+    sink_label,
+    written_concurrently,
+)
 from streamer.sinks.digest import content_md5
 
 T = TypeVar("T")
@@ -200,21 +204,10 @@ class S3Sink:
             head = await self._call(client.head_object(Bucket=self.bucket, Key=key))
         except S3_ERRORS as exc:
             if error_code(exc) in _MISSING:
-                raise RetriableSinkError(
-                    f"sink {self.label}: {key} is being written concurrently; will retry",
-                    kind="conflict",
-                ) from None
+                raise written_concurrently(self.label, key) from None
             raise self._error(exc, f"HeadObject {key}") from None
         stored = head.get("Metadata", {}).get("sha256")
-        if stored is None:
-            stored = hashlib.sha256(await self.get(key)).hexdigest()
-        if stored != meta.sha256:
-            raise FatalSinkError(
-                f"sink {self.label}: {key} already exists with different content; another "
-                "writer uses this bucket and prefix, or the pipeline changed mid-batch: "
-                "investigate before restarting", kind="content_conflict",
-            )
-        return PutOutcome.ALREADY_EXISTS
+        return await replayed_or_conflict(self, self.label, key, stored, meta)
 
     async def exists(self, key: str) -> bool:
         """Whether ``key`` exists (HeadObject)."""
