@@ -151,6 +151,5 @@ def classify(exc: BaseException, *, label: str, doing: str, container: str) -> S
         return FatalSinkError(
             f"{where} failed: {code or 'error'} (HTTP {status})", kind=http_kind(status, code)
         )
-    if isinstance(exc, AzureError | OSError):
-        return RetriableSinkError(f"{where} failed: {type(exc).__name__}", kind=type(exc).__name__)
+    # SDK and network errors, and anything unknown: retried (the error names its kind)
     return RetriableSinkError(f"{where} failed: {type(exc).__name__}", kind=type(exc).__name__)
