@@ -62,7 +62,7 @@ def mask(value: Any, key: str) -> Any:
             elif dob and year and k in ("normal", "raw"):
                 out[k] = f"**/**/{year}"
             else:
-                out[k] = _stars(v)
+                out[k] = "*" * len(v) if type(v) is str else _stars(v)  # strings inline
         return out
     if type(value) is str and _is_dob_name(key) and (m := _YEAR.search(value)):
         return f"**/**/{m.group(1)}"
