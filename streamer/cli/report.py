@@ -150,7 +150,7 @@ def _columns(args: argparse.Namespace, start: float, end: float) -> int:
         group_by = list(args.group_by)
     service = pick_service(loaded, args.service)
     if args.sql:
-        return _sql(args.sql, loaded, service, (start, end), group_by, columns, rules)
+        return _sql(args.sql, loaded, service, (start, end), (group_by, columns, rules))
     rng = TimeRange(start, end)
     unit = args.chart_by or ("hour" if end - start <= 3 * 86400 else "day")
     run_by = [unit, *group_by] if args.format == "html" else group_by
@@ -211,15 +211,13 @@ def _sql(
     loaded: LoadedConfig,
     service: ResolvedService,
     span: tuple[float, float],
-    group_by: list[str],
-    columns: list[str],
-    rules: str | None,
+    query: tuple[list[str], list[str], str | None],
 ) -> int:
     """``--sql``: the report as SQL over the archive table, not run."""
     from streamer.report.sql import NotExpressible, report_sql
 
     try:
-        text = report_sql(dialect, loaded, service, span, group_by, columns, rules)
+        text = report_sql(dialect, loaded, service, span, *query)  # group-by, columns, rules
     except NotExpressible as exc:
         raise UsageError(f"--sql: {exc}; run the report without --sql") from None
     sys.stdout.write(text)

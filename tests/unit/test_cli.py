@@ -153,16 +153,20 @@ def test_match_bad_rules_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "frobs" in capsys.readouterr().err
 
 
-def test_unexpected_error_is_one_redacted_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """An unexpected exception exits 1 with one masked line and no traceback."""
+@pytest.fixture
+def check_leaks_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``streamer check`` fails unexpectedly with a registered secret in its message."""
     logs.register_secrets(["very-secret-value"])
 
     def boom(_args: object) -> int:
         raise RuntimeError("leaked very-secret-value")
 
     monkeypatch.setattr("streamer.cli.check.main", boom)
+
+
+@pytest.mark.usefixtures("check_leaks_a_secret")
+def test_unexpected_error_is_one_redacted_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unexpected exception exits 1 with one masked line and no traceback."""
     assert cli.main(["check", "-c", "x.yaml"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
@@ -171,16 +175,9 @@ def test_unexpected_error_is_one_redacted_line(
     assert "Traceback" not in err
 
 
-def test_debug_shows_redacted_traceback(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.mark.usefixtures("check_leaks_a_secret")
+def test_debug_shows_redacted_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     """--debug adds the traceback, still with secrets masked."""
-    logs.register_secrets(["very-secret-value"])
-
-    def boom(_args: object) -> int:
-        raise RuntimeError("leaked very-secret-value")
-
-    monkeypatch.setattr("streamer.cli.check.main", boom)
     assert cli.main(["check", "-c", "x.yaml", "--debug"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err
