@@ -48,10 +48,11 @@ demo: install
 test: install azurite promtool chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The tests without servers or slow marks, spread over TEST_WORKERS processes (pytest-xdist):
-# many of them wait on sockets and subprocesses, so two workers on two cores overlap the waits.
+# The tests without servers or slow marks, spread over TEST_WORKERS processes (pytest-xdist;
+# worksteal: an idle worker takes queued tests from a busy one, so a few long tests do not
+# leave a core idle at the end).
 test-fast: install promtool
-	$(BIN)/python -m pytest -m "not servers and not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not servers and not slow" -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: install azurite
 	$(BIN)/python -m bench.run
