@@ -89,6 +89,47 @@ async def test_clean_archive_then_duplicate_then_gap(tmp_path: Path) -> None:
         assert not report.clean
 
 
+async def test_late_events_not_yet_rechecked_are_not_gaps(tmp_path: Path) -> None:
+    """Missing ids above the settled watermark and not in the dedupe window are 'not yet
+    due' (the daemon's re-check will deliver them), not gaps; the same ids once delivered
+    (in the window) are gaps again."""
+    from streamer.checkpoint.file import FileCheckpointStore
+    from streamer.ids import id_before
+    from streamer.pipeline.dedupe import DedupeWindow
+
+    async with start_simulator(SimulatorOptions(events=1500, seed=5, api_key=API_KEY)) as sim:
+        loaded = parse_settings(
+            settings_dict(sim.url, tmp_path, pipeline=[KEEP_RECIPIENTS]), base=Path()
+        )
+        await fill(loaded)
+        last = data_files(tmp_path / "out", "*.jsonl.gz")[-1]
+        late = sorted(e["id"] for e in object_events(last))
+        last.unlink()
+        # what the checkpoint says while those events are late-visible and not yet looked
+        # for: the settled watermark below them, and none of them delivered
+        store = FileCheckpointStore(tmp_path / "state" / "checkpoint.json")
+        checkpoint = await store.load()
+        assert checkpoint is not None
+        delivered = checkpoint.seen
+        checkpoint.settled = id_before(late[0])
+        checkpoint.seen = DedupeWindow(i for i in delivered if i not in set(late))
+        await store.save(checkpoint)
+        with anyio.fail_after(60):
+            (report,), _facts = await verify(loaded, source=True)
+        assert report.gap_count == 0
+        assert report.not_due_count == len(late)
+        assert report.not_due == late[:20]
+        assert report.clean
+
+        checkpoint.seen = delivered  # delivered after all: their absence is a loss
+        await store.save(checkpoint)
+        with anyio.fail_after(60):
+            (report,), _facts = await verify(loaded, source=True)
+        assert report.gap_count == len(late)
+        assert report.not_due_count == 0
+        assert not report.clean
+
+
 def object_events(path: Path) -> list[dict[str, Any]]:
     """Events of one data file."""
     return iter_events(path.read_bytes(), path.name)
