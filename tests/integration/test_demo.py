@@ -3,13 +3,18 @@ a directory it did not write."""
 
 from __future__ import annotations
 
+import functools
+import time
 from pathlib import Path
 
 import anyio
 import pytest
+from clock import ManualClock
 
+from streamer.cli import demo as demo_module
 from streamer.cli.demo import MARKER, prepare_out, run_demo
 from streamer.errors import ConfigError
+from streamer.simulator import start_simulator
 
 pytestmark = pytest.mark.anyio
 PACKAGED = Path(__file__).resolve().parents[2] / "streamer" / "cli" / "demo.yaml"
@@ -22,6 +27,19 @@ async def demo(out: Path, capsys: pytest.CaptureFixture[str], **kw: bool) -> str
     return capsys.readouterr().out
 
 
+@pytest.fixture
+def mid_hour_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's simulator reads a clock stopped at half past the previous hour.
+
+    The 150 s backlog then lies inside one hour partition, so "1 file" holds whatever the
+    time of day (on the wall clock, a run just after the hour wrote two).
+    """
+    half_past = (time.time() // 3600) * 3600 - 1800
+    stopped = functools.partial(start_simulator, clock=ManualClock(half_past))
+    monkeypatch.setattr(demo_module, "start_simulator", stopped)
+
+
+@pytest.mark.usefixtures("mid_hour_simulator")
 async def test_second_demo_starts_clean_and_counts_only_its_own_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
