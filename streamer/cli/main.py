@@ -64,13 +64,17 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """All sub-commands; with ``command``, only its module is imported for its options."""
+    """All sub-commands; only the named ``command``'s module is imported, for its options.
+
+    Without one (``streamer --help``, ``--version``, a typo) no command module is imported:
+    the sub-command list and its help lines come from :data:`COMMANDS` alone.
+    """
     parser = argparse.ArgumentParser(prog="streamer", description=__doc__)
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, _module_name, help_text in COMMANDS:
         p = sub.add_parser(name, help=help_text)
-        if command in (None, name):
+        if command == name:
             _module(name).add_arguments(p)
         add_common(p)
     return parser
