@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,34 +289,37 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """A SeaweedFS S3 server for the whole session (auth enforced)."""
-    if "s3" in _RUNNING:
-        yield _RUNNING["s3"]
+def _session_server(
+    kind: str, start: Callable[[Path], tuple[Any, subprocess.Popen[bytes]]],
+    where: Callable[[], Path], *, kill: bool,
+) -> Iterator[Any]:
+    """One server of ``kind`` for the session, stopped at its end (shared if already up)."""
+    if kind in _RUNNING:
+        yield _RUNNING[kind]
         return
-    server, proc = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
-    _RUNNING["s3"] = server
+    server, proc = start(where())
+    _RUNNING[kind] = server
     try:
         yield server
     finally:
-        _RUNNING.pop("s3", None)
-        stop_process(proc, kill=True)
+        _RUNNING.pop(kind, None)
+        stop_process(proc, kill=kill)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A SeaweedFS S3 server for the whole session (auth enforced)."""
+    yield from _session_server(
+        "s3", start_seaweedfs, lambda: tmp_path_factory.mktemp("seaweedfs"), kill=True
+    )
 
 
 @pytest.fixture(scope="session")
 def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteServer]:
     """An Azurite blob server for the whole session."""
-    if "azure" in _RUNNING:
-        yield _RUNNING["azure"]
-        return
-    server, proc = start_azurite(tmp_path_factory.mktemp("azurite"))
-    _RUNNING["azure"] = server
-    try:
-        yield server
-    finally:
-        _RUNNING.pop("azure", None)
-        stop_process(proc, kill=False)
+    yield from _session_server(
+        "azure", start_azurite, lambda: tmp_path_factory.mktemp("azurite"), kill=False
+    )
 
 
 @pytest.fixture
