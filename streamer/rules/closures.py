@@ -6,12 +6,15 @@ run per event: they are the hot path of every filter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from streamer.rules.ops import Pred
-from streamer.rules.paths import Getter
+from streamer.rules.paths import Getter, make_getter
 from streamer.rules.values import MISSING, is_typed, scalar
 
 Event = Mapping[str, Any]
@@ -21,6 +24,62 @@ Explain = Callable[[Event], "str | None"]
 
 #: distinct string values a static test remembers its answer for (then it stops adding)
 MEMO_SIZE = 4096
+#: longest JSON of an object or array value a rule set remembers its answer for
+MEMO_JSON = 512
+
+#: the paths a test reads, for tests that depend on those values alone (static rules and
+#: and/or sets of them); templated rules are not here
+_READS: weakref.WeakKeyDictionary[Test, frozenset[tuple[str, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def mark_reads(test: Test, paths: Iterable[tuple[str, ...]]) -> Test:
+    """Record that ``test`` is a pure function of the values at ``paths``."""
+    _READS[test] = frozenset(paths)
+    return test
+
+
+def reads(test: Test) -> frozenset[tuple[str, ...]] | None:
+    """The paths ``test`` depends on alone, or None when it depends on more."""
+    return _READS.get(test)
+
+
+def remembered(test: Test, path: tuple[str, ...]) -> Test:
+    """``test`` (a function of the value at ``path`` alone) answering from a memo.
+
+    For a rule set whose rules all read one field (``state is blank or state is not
+    included in ...``), where every rule would otherwise look the value up and judge it
+    again; rich typed values (objects) are remembered by their JSON, which tells two
+    values apart exactly (types, members, order), so the answer is the one ``test``
+    gives. Numbers and very long values are judged every time.
+    """
+    get = make_getter(path)
+    memo: dict[Any, Any] = {}
+    dumps = orjson.dumps
+
+    def memo_test(e: Event) -> Any:
+        value = get(e)
+        t = type(value)
+        if t is dict or t is list:
+            try:
+                key: Any = dumps(value)
+            except TypeError:  # an integer beyond 64 bits: judged every time
+                return test(e)
+            if len(key) > MEMO_JSON:
+                return test(e)
+        elif t is str or t is bool or value is None or value is MISSING:
+            key = value  # no int or float is a key, so True never meets 1
+        else:
+            return test(e)
+        answer = memo.get(key)
+        if answer is None:
+            answer = test(e)
+            if len(memo) < MEMO_SIZE:
+                memo[key] = answer
+        return answer
+
+    return memo_test
 
 
 def static_test(get: Getter, pred: Pred, negate: bool) -> Test:

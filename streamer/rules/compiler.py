@@ -11,7 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from streamer.rules.closures import Event, Explain, Test, explainer, static_test, templated_test
+from streamer.rules.closures import (
+    Event,
+    Explain,
+    Test,
+    explainer,
+    mark_reads,
+    reads,
+    remembered,
+    static_test,
+    templated_test,
+)
 from streamer.rules.errors import Loc, RuleError, render_path
 from streamer.rules.operators import UNARY, canonical, suggest
 from streamer.rules.ops import BINARY_FACTORIES, NEGATIONS, UNARY_PREDICATES
@@ -48,6 +58,9 @@ def compile_rule_set(
             all checked, so ``err.all`` lists every problem of one fix-up round.
     """
     test, explain = _compile_set(obj, path, ())
+    paths = reads(test)
+    if paths is not None and len(paths) == 1:
+        test = remembered(test, next(iter(paths)))
     return CompiledRuleSet(test, explain)
 
 
@@ -157,7 +170,7 @@ def _combine(kind: str, children: list[tuple[Test, Explain]]) -> tuple[Test, Exp
                     return reason
             return None
 
-        return all_, explain_all
+        return _marked(all_, tests), explain_all
 
     def any_(e: Event) -> bool:
         for t in tests:  # noqa: SIM110 - see all_
@@ -171,7 +184,15 @@ def _combine(kind: str, children: list[tuple[Test, Explain]]) -> tuple[Test, Exp
             return None
         return "no rule of the 'or' set passed: " + "; ".join(str(r) for r in reasons)
 
-    return any_, explain_any
+    return _marked(any_, tests), explain_any
+
+
+def _marked(test: Test, parts: Sequence[Test]) -> Test:
+    """Mark a combination as reading what its parts read, when each reads fixed paths."""
+    found = [reads(part) for part in parts]
+    if all(paths is not None for paths in found):
+        mark_reads(test, frozenset().union(*(p for p in found if p is not None)))
+    return test
 
 
 def _compile_rule(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Explain]:
@@ -185,7 +206,7 @@ def _compile_rule(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Ex
     lhv, parts = _lhv(obj, base, loc)
     op = _operator(obj, lhv, base, loc)
     get = make_getter(parts)
-    test, rhv_shown = _test(op, get, obj.get("rhv"), base, loc)
+    test, rhv_shown = _test(op, get, obj.get("rhv"), base, loc, parts)
     label = f"{lhv} {op}{rhv_shown}"
     if obj.get("id") is not None:
         label = f"rule {obj['id']}: {label}"
@@ -201,7 +222,7 @@ def _compile_rule(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Ex
     def explain_both(e: Event) -> str | None:
         return explain(e) or nexplain(e)
 
-    return both, explain_both
+    return _marked(both, [test, ntest]), explain_both
 
 
 def _lhv(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[str, tuple[str, ...]]:
@@ -231,14 +252,16 @@ def _operator(obj: Mapping[str, Any], lhv: str, base: str, loc: Loc) -> str:
     return op
 
 
-def _test(op: str, get: Getter, rhv: Any, base: str, loc: Loc) -> tuple[Test, str]:
+def _test(
+    op: str, get: Getter, rhv: Any, base: str, loc: Loc, parts: tuple[str, ...]
+) -> tuple[Test, str]:
     """The rule's predicate (negated operators wrap their positive form) and its rhv shown."""
     positive = NEGATIONS.get(op, op)
     negate = positive != op
     if op in UNARY:
         if rhv not in (None, ""):
             raise _fail(base, (*loc, "rhv"), f"operator {op!r} takes no rhv; remove rhv ({rhv!r})")
-        return static_test(get, UNARY_PREDICATES[positive], negate), ""
+        return mark_reads(static_test(get, UNARY_PREDICATES[positive], negate), [parts]), ""
     if rhv is None:
         raise _fail(
             base, (*loc, "rhv"), f"operator {op!r} needs an rhv (the value to compare with)"
@@ -256,7 +279,7 @@ def _test(op: str, get: Getter, rhv: Any, base: str, loc: Loc) -> tuple[Test, st
         pred = factory(rhv)
     except ValueError as err:
         raise _fail(base, (*loc, "rhv"), f"operator {op!r} {err}") from None
-    return static_test(get, pred, negate), f" {rhv!r}"
+    return mark_reads(static_test(get, pred, negate), [parts]), f" {rhv!r}"
 
 
 def _nested(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Explain] | None:
