@@ -59,7 +59,7 @@ test: install azurite promtool chromium bytecode
 test-fast: install promtool bytecode
 	$(BIN)/python -m pytest -m "not servers and not slow" -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
-bench: install azurite
+bench: install azurite bytecode
 	$(BIN)/python -m bench.run
 
 # .ci/run runs these two steps: the lint gate, then the README's test command.
