@@ -48,3 +48,33 @@ def test_pause_then_resume_freezes_start_up_objects() -> None:
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_the_daemon_starts_without_importing_rich_and_the_bar_still_draws() -> None:
+    """structlog is imported with rich hidden (~50 ms of start-up); rich still loads for the
+    progress bar afterwards, and log lines with exceptions still render."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import streamer.cli.main, streamer.daemon.app, structlog\n"
+        "assert 'rich' not in sys.modules, 'rich imported at start-up'\n"
+        "from streamer.observability.logs import setup_logging\n"
+        "setup_logging('info', 'console')\n"
+        "try:\n"
+        "    raise ValueError('boom')\n"
+        "except ValueError:\n"
+        "    structlog.get_logger('t').exception('test.failed')\n"
+        "from streamer.observability.progress import Progress\n"
+        "with Progress(mode='bar') as bar:\n"
+        "    bar.add('x', 0.0, 10.0)\n"
+        "    bar.advance('x', 1, None)\n"
+        "print('rich' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ValueError: boom" in done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "True"
