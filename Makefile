@@ -56,8 +56,11 @@ test: install azurite promtool chromium bytecode
 # The tests without servers or slow marks, spread over TEST_WORKERS processes (pytest-xdist;
 # worksteal: an idle worker takes queued tests from a busy one, so a few long tests do not
 # leave a core idle at the end).
+# pytest may keep its rewritten test modules in __pycache__ (gitignored) even where the
+# environment sets PYTHONDONTWRITEBYTECODE: ~1.5 s less collection per worker on a re-run.
 test-fast: install promtool bytecode
-	$(BIN)/python -m pytest -m "not servers and not slow" -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -m "not servers and not slow" \
+		-n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: install azurite bytecode
 	$(BIN)/python -m bench.run
