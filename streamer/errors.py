@@ -37,6 +37,24 @@ def leaf_errors(exc: BaseException) -> list[BaseException]:
     return [leaf for inner in exc.exceptions for leaf in leaf_errors(inner)]
 
 
+def first_error(group: BaseException) -> BaseException:
+    """The error to report from a task group, as one clear line.
+
+    Our own errors (:class:`StreamerError`) first; then anything but the closed streams
+    a failure leaves its siblings with; else the first leaf.
+    """
+    from anyio import BrokenResourceError, ClosedResourceError
+
+    leaves = leaf_errors(group)
+    if not leaves:
+        return group
+    for exc in leaves:
+        if isinstance(exc, StreamerError):
+            return exc
+    closed = (BrokenResourceError, ClosedResourceError)
+    return next((e for e in leaves if not isinstance(e, closed)), leaves[0])
+
+
 def http_kind(status: object, code: str | None = None) -> str:
     """The ``kind`` of an HTTP failure: ``http_<status>``, else the service's error code."""
     return f"http_{status}" if isinstance(status, int) else (code or "http_error")

@@ -11,7 +11,7 @@ import argparse
 import anyio
 import structlog
 
-from streamer.errors import leaf_errors
+from streamer.errors import first_error
 from streamer.report.api import build_app, serve
 from streamer.settings.loader import load_config
 
@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         anyio.run(run)
     except BaseExceptionGroup as group:  # one clear line (a busy port), not a group
-        raise leaf_errors(group)[0] from None
+        raise first_error(group) from None
     return 0
 
 

@@ -32,13 +32,13 @@ from streamer.daemon.control import Control, signals, trigger
 from streamer.daemon.runstate import RunState, State, watchdog, watchdog_interval
 from streamer.daemon.runtime import Runtime, hold, open_runtime
 from streamer.daemon.summary import RunSummary
-from streamer.errors import StreamerError
+from streamer.errors import StreamerError, first_error
 from streamer.ids import id_seconds
 from streamer.observability.gctune import steady_state
 from streamer.observability.metrics import Metrics, serve_health
 from streamer.observability.progress import Progress
 from streamer.observability.retry import hurry_scope
-from streamer.pipeline.runner import Hooks, first_error, new_processor, run_pipeline
+from streamer.pipeline.runner import Hooks, new_processor, run_pipeline
 from streamer.records import Batch, Page
 from streamer.settings.loader import LoadedConfig
 

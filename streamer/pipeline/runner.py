@@ -14,7 +14,7 @@ poller, one backfill slice, an archive), :class:`Hooks` (liveness and progress p
 run state and gauges around each batch), and whether to flush at the end.
 
 A failure in any task cancels the others; :func:`run_pipeline` raises the one error
-worth a clear line (see :func:`first_error`), not the task group around it.
+worth a clear line (:func:`streamer.errors.first_error`), not the task group around it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from streamer.errors import StreamerError, leaf_errors
+from streamer.errors import first_error
 from streamer.observability.metrics import Metrics
 from streamer.pipeline.batcher import Batcher, Router
 from streamer.pipeline.processor import Processor
@@ -37,7 +37,6 @@ from streamer.stages.base import Stage, build_pipeline
 PAGE_BUFFER = 4
 #: sealed batches waiting for the writer
 BATCH_BUFFER = 2
-_CLOSED = (anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +70,6 @@ def new_processor(
         settled=settled,
         on_caught_up=on_caught_up,
     )
-
-
-def first_error(group: BaseException) -> BaseException:
-    """The error to report from a task group, as one clear line.
-
-    Our own errors (:class:`StreamerError`) first; then anything but the closed streams
-    a failure leaves its siblings with; else the first leaf.
-    """
-    leaves = leaf_errors(group)
-    if not leaves:
-        return group
-    for exc in leaves:
-        if isinstance(exc, StreamerError):
-            return exc
-    return next((e for e in leaves if not isinstance(e, _CLOSED)), leaves[0])
 
 
 async def run_pipeline(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import anyio
 from anyio import to_process
 
-from streamer.errors import leaf_errors
+from streamer.errors import first_error
 from streamer.ids import ID_RE, id_seconds
 from streamer.pipeline.layout import is_data_key, join
 from streamer.records import ObjectInfo
@@ -227,7 +227,7 @@ async def read_events(
             for _ in range(max(1, concurrency)):
                 tg.start_soon(worker)
     except BaseExceptionGroup as group:
-        raise _first_error(group) from None
+        raise first_error(group) from None
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     stats.peak_rss_mb = round((own + sum(stats.worker_kb.values())) / 1024, 1)
     return stats
@@ -250,7 +250,3 @@ def _tally(
     if in_process:
         stats.worker_kb[result.pid] = result.peak_rss_kb
 
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first real error of a task group, so the CLI can print it as one line."""
-    return leaf_errors(group)[0]

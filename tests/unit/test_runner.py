@@ -10,12 +10,12 @@ import stamina
 
 from streamer.checkpoint.memory import MemoryCheckpointStore
 from streamer.checkpoint.state import Checkpoint
-from streamer.errors import FatalSinkError
+from streamer.errors import FatalSinkError, first_error
 from streamer.observability.metrics import Metrics
 from streamer.pipeline.batcher import Batcher, static_router
 from streamer.pipeline.layout import iter_events
 from streamer.pipeline.processor import Processor
-from streamer.pipeline.runner import Hooks, first_error, run_pipeline
+from streamer.pipeline.runner import Hooks, run_pipeline
 from streamer.pipeline.writer import Writer
 from streamer.records import Batch, Page
 from streamer.sinks.memory import MemorySink
