@@ -72,8 +72,13 @@ class Context:
 FLOOR_AT_TARGETS = 6.6
 
 
-def _vs_floor(ctx: Context, cpu_us: float, target: float | None) -> str:
-    ratio = f"{cpu_us / ctx.floor_us:.1f}x" if ctx.floor_us else ""
+def _vs_floor(
+    ctx: Context, cpu_us: float, target: float | None, ratio_of: float | None = None
+) -> str:
+    """The ratio to the floor: of neighbouring runs when given, else to the floor row."""
+    if ratio_of is None and ctx.floor_us:
+        ratio_of = cpu_us / ctx.floor_us
+    ratio = f"{ratio_of:.2f}x" if ratio_of is not None else ""
     if target is None:
         return ratio
     return f"{ratio} (<= {target / FLOOR_AT_TARGETS:.1f}x, {target:g} µs)"
@@ -84,6 +89,12 @@ def _vs_raw(ctx: Context, eps: float, target: float | None = None) -> str:
         return ""
     ratio = f"{eps / ctx.pager_eps:.2f}"
     return f"{ratio} (>= {target:.1f})" if target is not None else ratio
+
+
+def _floor_us(ctx: Context, name: str) -> float:
+    """One run of the minimal archiver: µs CPU per event."""
+    out = scenario("floor", url=ctx.url, out_dir=str(fresh(ctx.root, f"floor-{name}")))
+    return float(out["cpu_seconds"]) / float(out["events"]) * 1e6
 
 
 def floor_rows(ctx: Context) -> list[Row]:
@@ -154,19 +165,34 @@ def _daemon_row(
         ctx.repeat, lambda i: scenario("daemon", cfg=_from(make_cfg(f"empty{i}", i), last))
     )
     fixed = median([r["cpu_run"] for r in empty])
-    runs = repeated(ctx.repeat, lambda i: scenario("daemon", cfg=make_cfg(f"run{i}", i)))
-    cpu_us = median([(r["cpu_run"] - fixed) / r["events"] * 1e6 for r in runs])
+    runs: list[dict[str, Any]] = []
+    floors: list[float] = []
+    for i in range(ctx.repeat):
+        # a floor run right beside every daemon run (alternating which goes first): the
+        # machine's state drifts between minutes, and a ratio of neighbours cancels it
+        def daemon_run(i: int = i) -> None:
+            runs.append(scenario("daemon", cfg=make_cfg(f"run{i}", i)))
+
+        def floor_run(i: int = i) -> None:
+            floors.append(_floor_us(ctx, f"beside-{label}-{i}"))
+
+        for step in (daemon_run, floor_run) if i % 2 == 0 else (floor_run, daemon_run):
+            step()
+    per_event = [(r["cpu_run"] - fixed) / r["events"] * 1e6 for r in runs]
+    cpu_us = median(per_event)
+    ratio = median([d / f for d, f in zip(per_event, floors, strict=True)])
     eps = median([r["events"] / r["seconds"] for r in runs])
     out = runs[0]
     row = Row(
         label,
         out["events"],
         cpu_us,
-        _vs_floor(ctx, cpu_us, target_us),
+        _vs_floor(ctx, cpu_us, target_us, ratio),
         eps,
         _vs_raw(ctx, eps, target_raw),
         max(r["rss_mb"] for r in runs),
-        f"{note}; {out['written']:,} written; fixed cost of a run {fixed:.2f} s CPU",
+        f"{note}; {out['written']:,} written; fixed cost of a run {fixed:.2f} s CPU; "
+        f"floor beside it {median(floors):.1f} µs",
     )
     ctx.say(row)
     return row
@@ -372,7 +398,10 @@ Section = Callable[[Context], list[Row]]
 SHARED: list[Section] = [floor_rows, startup_rows, daemon_rows, pipeline_rows, blackhole_rows]
 #: sections that start their own simulators
 OWN: list[Section] = [
-    backlog_rows, backfill_rows, lambda ctx: report_rows(ctx.root, ctx), steady_rows
+    backlog_rows,
+    backfill_rows,
+    lambda ctx: report_rows(ctx.root, ctx),
+    steady_rows,
 ]
 #: what ``--only cpu`` runs: the CPU-per-event table and start-up, nothing else
 CPU_ONLY = {floor_rows, startup_rows, daemon_rows}
