@@ -25,7 +25,7 @@ BSON_ID = re.compile(r"[0-9a-fA-F]{24}")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class SavedReport(_Model):

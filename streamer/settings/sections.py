@@ -19,7 +19,7 @@ from streamer.sinks.registry import SERVICES
 class Model(BaseModel):
     """Base: frozen, unknown keys forbidden."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ def rule_validation_error(title: str, field: str, err: RuleError, value: Any) ->
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class FilterSpec(_Model):
