@@ -22,7 +22,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from streamer.observability.metrics import Metrics
 from streamer.pipeline.batcher import Batcher
 from streamer.records import Batch, Page
-from streamer.source.decode import PartialEvent, full_event
+from streamer.source.decode import PartialEvent, event_ids, full_event
 from streamer.stages.base import Stage
 from streamer.stages.filter import FilterStage
 from streamer.stages.transform import TransformStage
@@ -123,8 +123,8 @@ class Processor:
         if page.late:
             stats.late += len(events)
         outs, dropped_by = self._stages(events)
-        raws = [out.raw if type(out) is PartialEvent else None for out in outs]
-        ids: list[str] = [event["id"] for event in events]
+        raws = [getattr(out, "raw", None) for out in outs]  # a PartialEvent's raw line
+        ids = event_ids(events)
         main = not page.late
         done = 0
         while done < len(ids):
@@ -178,7 +178,7 @@ class Processor:
         is decoded whole first. Either way the result is a new event: a partial one keeps
         its raw line, a whole one is encoded by the batcher.
         """
-        if self.raw_tail is not None and type(event) is PartialEvent:
+        if self.raw_tail is not None and isinstance(event, PartialEvent):
             edited: PartialEvent = event
             for transform in self.raw_tail:
                 result = transform.process_raw(edited)

@@ -11,11 +11,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from streamer.records import UNSET, field_attr
 from streamer.rules.values import MISSING, scalar, text
 
 Getter = Callable[[Mapping[str, Any]], Any]
 
 TEMPLATE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+_VARS = field_attr("vars")
 
 
 def split_path(path: str) -> tuple[str, ...] | None:
@@ -44,13 +46,47 @@ def _walk(cur: Any, rest: tuple[str, ...]) -> Any:
     return cur
 
 
+def _top(event: Mapping[str, Any], first: str) -> Any:
+    """``first`` at the root of any mapping, else under its ``vars``; MISSING if neither."""
+    if first in event:
+        return event[first]
+    variables = event.get("vars")
+    if type(variables) is dict:
+        return variables.get(first, MISSING)
+    return MISSING
+
+
+def _top_partial(event: Any, first: str, attr: str) -> Any:
+    """``_top`` on an event that is not a dict: a partial event's member is an attribute.
+
+    ``getattr`` answers UNSET when the partial event lacks the member (then ``vars`` is
+    tried, as for dicts) and MISSING when the object has no such attribute (any other
+    mapping, or a partial event that did not decode it): then the mapping is asked.
+    """
+    value = getattr(event, attr, MISSING)
+    if value is UNSET:
+        variables = getattr(event, _VARS, UNSET)
+        return variables.get(first, MISSING) if type(variables) is dict else MISSING
+    return _top(event, first) if value is MISSING else value
+
+
 def make_getter(parts: tuple[str, ...]) -> Getter:
-    """Build ``get(event)`` for a split path; MISSING when any segment is absent."""
+    """Build ``get(event)`` for a split path; MISSING when any segment is absent.
+
+    Events are dicts (whole events) or ``PartialEvent`` structs, whose top-level members
+    are attributes (``field_attr``): read with one ``getattr``, below them plain dicts.
+    """
     first = parts[0]
     rest = parts[1:]
+    attr = field_attr(first)
     if not rest:
 
         def get_one(event: Mapping[str, Any]) -> Any:
+            if type(event) is not dict:
+                value = getattr(event, attr, MISSING)
+                if value is UNSET or value is MISSING:
+                    return _top_partial(event, first, attr)
+                return value
             if first in event:
                 return event[first]
             variables = event.get("vars")
@@ -61,20 +97,20 @@ def make_getter(parts: tuple[str, ...]) -> Getter:
         return get_one
 
     def get(event: Mapping[str, Any]) -> Any:
-        if first in event:
-            cur = event[first]
-        else:
-            variables = event.get("vars")
-            if type(variables) is not dict or first not in variables:
-                return MISSING
-            cur = variables[first]
-        return _walk(cur, rest)
+        cur = _top(event, first) if type(event) is dict else _top_partial(event, first, attr)
+        return MISSING if cur is MISSING else _walk(cur, rest)
 
     if len(rest) == 2:  # the usual depth (vars.lead.state): unrolled, no loop
         second, third = rest
 
         def get_three(event: Mapping[str, Any]) -> Any:
-            if first in event:
+            if type(event) is not dict:
+                cur = getattr(event, attr, MISSING)
+                if cur is UNSET or cur is MISSING:
+                    cur = _top_partial(event, first, attr)
+                    if cur is MISSING:
+                        return MISSING
+            elif first in event:
                 cur = event[first]
             else:
                 variables = event.get("vars")
@@ -134,7 +170,9 @@ def rule_paths(obj: Any) -> set[tuple[str, ...]]:
 
     Each path is returned both as written and under ``vars`` (resolution falls back to
     ``vars`` when the first segment is not a top-level key), so a partial decode that
-    keeps these paths evaluates exactly like the whole event.
+    keeps these paths evaluates exactly like the whole event. A path that starts with
+    ``vars`` is not repeated under ``vars``: it falls back only when the event has no
+    top-level ``vars``, and then ``vars.vars...`` is missing too.
     """
     found: set[tuple[str, ...]] = set()
 
@@ -142,7 +180,8 @@ def rule_paths(obj: Any) -> set[tuple[str, ...]]:
         parts = split_path(path)
         if parts is not None:
             found.add(parts)
-            found.add(("vars", *parts))
+            if parts[0] != "vars":  # vars.x falls back to vars.vars.x only without vars
+                found.add(("vars", *parts))
 
     def walk(node: Any) -> None:
         if isinstance(node, list):

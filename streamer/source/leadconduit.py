@@ -35,7 +35,7 @@ from streamer.ids import id_after, id_before, id_seconds, synthetic_id
 from streamer.pipeline.dedupe import DedupeWindow
 from streamer.records import Page
 from streamer.source.client import LeadConduitClient
-from streamer.source.decode import PageDecoder
+from streamer.source.decode import PageDecoder, event_ids
 from streamer.source.pages import missing_runs, trust
 from streamer.source.query import api_query
 
@@ -180,7 +180,7 @@ class LeadConduitSource:
                 self.metrics.source_dropped.labels(reason).inc(count)
 
     def _unseen(self, events: list[Event], known: DedupeWindow) -> list[Event]:
-        new = known.add_new([event["id"] for event in events])
+        new = known.add_new(event_ids(events))
         fresh = list(itertools.compress(events, new))
         if len(fresh) < len(events):
             self._count_dropped(Counter(repeat=len(events) - len(fresh)))

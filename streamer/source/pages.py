@@ -14,6 +14,8 @@ from typing import Any
 
 import structlog
 
+from streamer.source.decode import event_ids
+
 log = structlog.get_logger("streamer.source")
 
 
@@ -28,7 +30,7 @@ def trust(
     Drops are counted into ``dropped`` by reason (``below_after_id``, ``above_before_id``,
     ``repeat``). A well-behaved page (the usual case) is returned as is, in one pass.
     """
-    ids = [e["id"] for e in raw]
+    ids = event_ids(raw)
     if not ids or (
         (after is None or ids[0] > after)
         and (before is None or ids[-1] < before)

@@ -146,11 +146,11 @@ def _materialized(node: dict[str, Any], key: str) -> Any:
     return child
 
 
-def touches(event: dict[str, Any], path: Parts) -> bool:
+def touches(event: dict[str, Any] | PartialEvent, path: Parts) -> bool:
     """Whether the partial event decoded ``path``, a prefix of it, or a path below it."""
     node: Any = event
     for seg in path:
-        if not isinstance(node, dict) or seg not in node:  # the event itself is a subclass
+        if not isinstance(node, dict | PartialEvent) or seg not in node:
             return False
         node = node[seg]
     return True
