@@ -35,6 +35,7 @@ _full = msgspec.json.Decoder()
 _level = msgspec.json.Decoder(dict[str, Raw] | list[Raw] | str | int | float | bool | None)
 _encode = msgspec.json.Encoder().encode
 _PROBE = 32  # bytes of a member searched for first; the whole member only when not unique
+_ABSENT = object()
 
 
 def supported(parts: Parts) -> bool:
@@ -150,9 +151,11 @@ def touches(event: dict[str, Any] | PartialEvent, path: Parts) -> bool:
     """Whether the partial event decoded ``path``, a prefix of it, or a path below it."""
     node: Any = event
     for seg in path:
-        if not isinstance(node, dict | PartialEvent) or seg not in node:
+        if type(node) is not dict and not isinstance(node, PartialEvent):
             return False
-        node = node[seg]
+        node = node.get(seg, _ABSENT)  # one call: a PartialEvent's get is Python
+        if node is _ABSENT:
+            return False
     return True
 
 
