@@ -9,6 +9,9 @@ import pytest
 
 from streamer.simulator import generate_events
 from streamer.source.decode import PageDecoder, PartialEvent
+from streamer.stages import _paths
+from streamer.stages._rawedit import MEMO, RawEdits
+from streamer.stages._redact import mask
 from streamer.stages.config import TransformSpec
 from streamer.stages.transform import TransformStage
 
@@ -125,3 +128,70 @@ def test_a_chain_of_raw_transforms_equals_the_whole_event_chain() -> None:
         twice = second.process_raw(once)
         assert twice is not None
         assert orjson.loads(bytes(twice.raw)) == second.process(first.process(event.full()) or {})
+
+
+def _counting_mask() -> tuple[list[str], Any]:
+    calls: list[str] = []
+
+    def edit(value: Any, key: str) -> Any:
+        calls.append(key)
+        return mask(value, key)
+
+    return calls, edit
+
+
+def test_a_unit_seen_before_is_answered_from_memory_and_stays_exact() -> None:
+    """Events of one lead share ``vars.lead``: its edit runs once, each event stays exact."""
+    calls, edit = _counting_mask()
+    edits = RawEdits([(("vars", "lead", "ssn"), edit)])
+    lead = {"id": "l1", "ssn": "123-45-6789", "city": "Austin"}
+    events = [
+        {"id": f"6b0f7f39e44da7f2260ed90{i}", "type": kind, "vars": {"lead": lead, "n": i}}
+        for i, kind in enumerate(["source", "filter", "recipient"])
+    ]
+    other = {**events[0], "vars": {"lead": {**lead, "ssn": "987-65-4321"}}}
+    page = orjson.dumps([*events, other])
+    for event in PageDecoder({("type",)}).decode(page, "u"):
+        edited = edits.apply(event)  # type: ignore[arg-type]
+        assert edited is not None
+        expected = _paths.edit(event.full(), ("vars", "lead", "ssn"), mask)
+        assert orjson.loads(bytes(edited.raw)) == expected
+    assert calls == ["ssn", "ssn"]  # once for the shared lead, once for the other one
+
+
+def test_the_same_bytes_under_other_units_or_edits_are_not_confused() -> None:
+    """The same lead bytes under ``vars`` (masked and cut) and at the top level (only
+    masked: ``vars.lead.city`` is not there) get their own answers; so does no change."""
+    spec = TransformSpec(mask=["lead.ssn"], exclude=["vars.lead.city"])
+    stage = TransformStage(spec, name="t")
+    lead = {"ssn": "123-45-6789", "city": "Austin"}
+    bodies = [
+        {"id": "6b0f7f39e44da7f2260ed901", "vars": {"lead": lead}},
+        {"id": "6b0f7f39e44da7f2260ed902", "lead": lead, "vars": {"x": 1}},
+        {"id": "6b0f7f39e44da7f2260ed903", "vars": {"lead": lead}},
+        {"id": "6b0f7f39e44da7f2260ed904", "lead": lead},
+        {"id": "6b0f7f39e44da7f2260ed905", "vars": {"lead": {"other": 1}}},
+        {"id": "6b0f7f39e44da7f2260ed906", "vars": {"lead": {"other": 1}}},
+    ]
+    events = PageDecoder({("id",)}).decode(orjson.dumps(bodies), "u")
+    answered = [_check(stage, e) for e in events]
+    assert all(a is not None for a in answered)
+    assert answered[4] is events[4]  # unchanged: the same event back
+    assert answered[5] is events[5]  # and again, from memory
+
+
+def test_what_is_remembered_is_bounded() -> None:
+    """At most ``_MEMO`` units per set of edits are kept, the oldest dropped first."""
+    calls, edit = _counting_mask()
+    edits = RawEdits([(("vars", "lead", "ssn"), edit)])
+    page = orjson.dumps(
+        [
+            {"id": f"6b0f7f39e44da7f2260e{i:04x}", "vars": {"lead": {"ssn": str(i)}}}
+            for i in range(3 * MEMO)
+        ]
+    )
+    events = PageDecoder({("type",)}).decode(page, "u")
+    for event in [*events, events[0], events[-1]]:
+        assert edits.apply(event) is not None  # type: ignore[arg-type]
+    assert edits.remembered() == MEMO
+    assert len(calls) == 3 * MEMO + 1  # the first one was forgotten, the last one not
