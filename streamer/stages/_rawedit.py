@@ -3,41 +3,34 @@
 Decoding a whole 3 KB event for a transform costs ~7 µs, copying and re-encoding it ~5 µs
 more, although a mask or an exclude changes a few small values. For ``exclude``, ``mask``
 and ``hash`` (no ``include``, ``rename`` or ``set``; no ``*`` or index segments), the edits
-run here instead: the event's top-level members they can reach are sliced out of its raw
-bytes (``msgspec.Raw``), only the objects on the edited paths are decoded one level at a
-time (their members stay raw), each edited leaf is decoded in full and handed to the same
-edit function as on whole events, and each changed top-level member is re-encoded and
-spliced back into the event's bytes. Everything the edits do not touch stays the API's
-bytes, as for events without a transform. The edited bytes of a unit are remembered for
-the next event that holds the same unit bytes (a lead's events repeat ``vars.lead``).
+run here instead: one decode of the event (the *spine*) slices out, as ``msgspec.Raw``,
+the objects the edited paths run through (the *units*, e.g. ``vars.lead``); each unit is
+edited by ``_rawunit`` (decoded one level, each edited leaf decoded in full and handed
+to the same edit function as on whole events, re-encoded) and spliced back into the
+event's bytes. Everything the edits do not touch stays the API's bytes, as for events
+without a transform. A unit's answer is remembered by its bytes: the events of one lead
+repeat ``vars.lead``, so most survivors pay only the spine, a lookup and the splice.
 
 Whenever this cannot be sure to do exactly what the whole-event transform does, it
 answers ``None`` and the caller transforms the whole event instead: an edit of a
-top-level member, a member whose raw bytes are not unique in the event (so its place
+top-level member, a unit whose raw bytes are not unique in the event (so its place
 cannot be found by search), or an edit of a path the partial event has decoded (the
 router, the layout or a filter reads it: those values must stay true).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypedDict
+from collections.abc import Sequence
+from typing import Any, NamedTuple, TypedDict
 
 import msgspec
 from msgspec import Raw
 
 from streamer.source.decode import PartialEvent
-from streamer.stages import _paths
+from streamer.stages import _rawunit
+from streamer.stages._rawunit import Edit, Parts
 
-Parts = tuple[str, ...]
-Edit = Callable[[Any, str], Any]
-
-_full = msgspec.json.Decoder()
-_level = msgspec.json.Decoder(dict[str, Raw] | list[Raw] | str | int | float | bool | None)
-_encode = msgspec.json.Encoder().encode
-_PROBE = 32  # bytes of a member searched for first; the whole member only when not unique
-_ABSENT = object()
-MEMO = 128  # edited units remembered per set of edits (~2.6 KB each for a lead)
+_ABSENT: Any = object()
 
 
 def supported(parts: Parts) -> bool:
@@ -51,7 +44,8 @@ class RawEdits:
     One decode of the event (the *spine*) yields the objects on the edited paths down to
     each edit's parent as ``Raw``: that is the unit re-encoded and spliced back when it
     changes (the shallowest one when paths nest). Both ways a path can resolve (from
-    the root, or under ``vars``) are in the spine.
+    the root, or under ``vars``) are in the spine. Which way each one resolves is the
+    key of a *plan* (which units, which edits, which memory), made once per way.
     """
 
     def __init__(self, edits: Sequence[tuple[Parts, Edit]]) -> None:
@@ -72,6 +66,9 @@ class RawEdits:
         self._upfront = ("vars",) not in self._unit_list
         self._memo: dict[tuple[Parts, tuple[tuple[int, Parts], ...]], dict[bytes, bytes | None]]
         self._memo = {}
+        #: first segments of the paths that may resolve under ``vars``, in edit order
+        self._alternatives = [parts[0] for parts, _fn in self._edits if parts[0] != "vars"]
+        self._plans: dict[tuple[bool, ...], _Plan] = {}
 
     def apply(self, event: PartialEvent) -> PartialEvent | None:
         """``event`` edited (a new event with new raw bytes), or None to edit it whole."""
@@ -81,51 +78,59 @@ class RawEdits:
             return None
         if not self._upfront:
             return self._apply_in_order(event, tree)
-        planned: dict[Parts, list[tuple[int, Parts]]] = {}  # unit -> its edits, in order
-        for i, (parts, _fn) in enumerate(self._edits):
-            path = parts if parts[0] in tree else _rooted(tree, parts)
-            if touches(event, path):
-                return None
-            if len(path) == 1:
-                if path[0] in tree:
-                    return None  # a top-level member: its neighbours' commas are in the way
-                continue
-            unit = self._units[path]
-            planned.setdefault(unit, []).append((i, path[len(unit) :]))
-        units: list[tuple[Any, bytes]] = []
-        for unit, edits in planned.items():
+        key = self._resolution(tree) if self._alternatives else ()
+        plan = self._plans.get(key) or self._plan(key)
+        for first, below in plan.touched:
+            node = event.get(first, _ABSENT)  # once per member: a PartialEvent's get is Python
+            if node is not _ABSENT and (below is None or _has_any(node, below)):
+                return None  # the partial event decoded it: that value must stay true
+        for first in plan.top:
+            if first in tree:
+                return None  # a top-level member: its neighbours' commas are in the way
+        units: list[tuple[bytes, bytes]] = []
+        for unit, edits, memo in plan.units:
             old = _at(tree, unit)
             if type(old) is Raw:  # else the unit is absent: none of its edits applies
-                new = self._edited_unit(unit, tuple(edits), bytes(old))
+                data = bytes(old)
+                new = memo.get(data, _ABSENT)
+                if new is _ABSENT:
+                    new = _rawunit.edited(data, edits, memo)
                 if new is not None:
-                    units.append((old, new))
+                    units.append((data, new))
         if not units:
             return event
-        raw = _splice(bytes(event.raw), units)
+        raw = _rawunit.splice(bytes(event.raw), units)
         return None if raw is None else event.with_raw(raw)
 
-    def _edited_unit(
-        self, unit: Parts, edits: tuple[tuple[int, Parts], ...], old: bytes
-    ) -> bytes | None:
-        """The unit's bytes after ``edits`` (an edit's index, the path below the unit it
-        edits; in order), or None when they change nothing. Remembered:
+    def _resolution(self, tree: dict[str, Any]) -> tuple[bool, ...]:
+        """For each edit whose path may resolve under ``vars``: whether it does here."""
+        variables = tree.get("vars")
+        return tuple(
+            first not in tree and type(variables) is dict and first in variables
+            for first in self._alternatives
+        )
 
-        events of one lead repeat its ``vars.lead`` byte for byte (one event per step),
-        and the edits are pure functions of the value and its key, so the same bytes get
-        the same answer: ~3/4 of the simulator's survivors are answered from memory.
-        """
-        memo = self._memo.setdefault((unit, edits), {})
-        if old in memo:
-            return memo[old]
-        node = {"": _level.decode(old)}  # the unit under a key, for ``_edit`` to walk
-        changed = False
-        for i, below in edits:
-            changed = _edit(node, ("", *below), self._edits[i][1]) or changed
-        new = _encode(node[""]) if changed else None
-        if len(memo) >= MEMO:
-            del memo[next(iter(memo))]  # the oldest: a lead's events come close together
-        memo[old] = new
-        return new
+    def _plan(self, key: tuple[bool, ...]) -> _Plan:
+        """What the edits do to events whose paths resolve as ``key`` says (kept)."""
+        alternatives = iter(key)
+        resolved = [
+            ("vars", *parts) if parts[0] != "vars" and next(alternatives) else parts
+            for parts, _fn in self._edits
+        ]
+        touched: dict[str, Any] = {}
+        below: dict[Parts, list[tuple[int, Parts]]] = {}
+        for i, path in enumerate(resolved):
+            _mark(touched, path)
+            if len(path) > 1:
+                unit = self._units[path]
+                below.setdefault(unit, []).append((i, path[len(unit) :]))
+        units = []
+        for unit, edits in below.items():
+            memo = self._memo.setdefault((unit, tuple(edits)), {})
+            units.append((unit, tuple((self._edits[i][1], rel) for i, rel in edits), memo))
+        top = [path[0] for path in resolved if len(path) == 1]
+        plan = self._plans[key] = _Plan(list(touched.items()), top, units)
+        return plan
 
     def remembered(self) -> int:
         """How many edited units are remembered (for tests: the memory is bounded)."""
@@ -144,13 +149,36 @@ class RawEdits:
                 if path[0] in tree:
                     return None
                 continue
-            if _edit(tree, path, fn):
+            if _rawunit.edit(tree, path, fn):
                 changed.add(self._units[path])
         if not changed:
             return event
-        units = [(original[unit], _encode(_at(tree, unit))) for unit in changed]
-        raw = _splice(bytes(event.raw), units)
+        units = [(bytes(original[unit]), _rawunit.encode(_at(tree, unit))) for unit in changed]
+        raw = _rawunit.splice(bytes(event.raw), units)
         return None if raw is None else event.with_raw(raw)
+
+
+class _Plan(NamedTuple):
+    """How a transform's edits apply to events whose paths resolve one way."""
+
+    #: the edited paths as a tree (None: a path ends), for the partial event's check
+    touched: list[tuple[str, dict[str, Any] | None]]
+    #: top-level members edited (an event that has one is edited whole)
+    top: list[str]
+    #: unit -> its edits in order (the edit, the path below the unit), remembered answers
+    units: list[tuple[Parts, tuple[tuple[Edit, Parts], ...], dict[bytes, bytes | None]]]
+
+
+def _has_any(node: Any, paths: dict[str, Any]) -> bool:
+    """Whether ``node`` (a partial event's decoded member) has one of ``paths`` (a tree
+    whose leaves are None) or a prefix of one."""
+    if type(node) is not dict:
+        return False
+    for seg, below in paths.items():
+        child = node.get(seg, _ABSENT)
+        if child is not _ABSENT and (below is None or _has_any(child, below)):
+            return True
+    return False
 
 
 def _mark(tree: dict[str, Any], prefix: Parts) -> None:
@@ -205,7 +233,7 @@ def _materialized(node: dict[str, Any], key: str) -> Any:
     """``node[key]`` decoded one level (members stay raw); None when absent."""
     child = node.get(key)
     if type(child) is Raw:
-        child = node[key] = _level.decode(child)
+        child = node[key] = _rawunit.level.decode(child)
     return child
 
 
@@ -219,58 +247,3 @@ def touches(event: dict[str, Any] | PartialEvent, path: Parts) -> bool:
         if node is _ABSENT:
             return False
     return True
-
-
-def _edit(node: dict[str, Any], path: Parts, fn: Edit) -> bool:
-    """``_paths.edit`` in place on a partly decoded tree; True when something changed."""
-    for seg in path[:-1]:
-        child = node.get(seg)
-        if type(child) is Raw:
-            child = node[seg] = _level.decode(child)
-        if type(child) is not dict:
-            return False  # absent, or not an object: the edit does not apply
-        node = child
-    seg = path[-1]
-    if seg not in node:
-        return False
-    child = node[seg]
-    value = _full.decode(child) if type(child) is Raw else child
-    out = fn(value, seg)
-    if out is value:
-        return False
-    if out is _paths.DELETE:
-        del node[seg]
-    else:
-        node[seg] = out
-    return True
-
-
-def _splice(raw: bytes, members: list[tuple[Any, bytes]]) -> bytes | None:
-    """``raw`` with each old member's bytes replaced by new bytes.
-
-    A member is found by searching for its bytes; only a unique match is used (its
-    first bytes occurring once, else the whole member occurring once), so the place is
-    certain. None when a member cannot be placed.
-    """
-    spans: list[tuple[int, int, bytes]] = []
-    for old, new in members:
-        if type(old) is not Raw:
-            return None  # pragma: no cover - a changed unit was in the event
-        old_bytes = bytes(old)
-        probe = old_bytes[:_PROBE]
-        at = raw.find(probe)
-        if raw.rfind(probe) != at:
-            at = raw.find(old_bytes)
-            if raw.rfind(old_bytes) != at:
-                return None
-        if at < 0:  # pragma: no cover - a member's bytes are a slice of the event's
-            return None
-        spans.append((at, at + len(old_bytes), new))
-    spans.sort()
-    out: list[bytes] = []
-    pos = 0
-    for start, end, data in spans:
-        out += (raw[pos:start], data)
-        pos = end
-    out.append(raw[pos:])
-    return b"".join(out)

@@ -10,7 +10,8 @@ import pytest
 from streamer.simulator import generate_events
 from streamer.source.decode import PageDecoder, PartialEvent
 from streamer.stages import _paths
-from streamer.stages._rawedit import MEMO, RawEdits
+from streamer.stages._rawedit import RawEdits
+from streamer.stages._rawunit import MEMO
 from streamer.stages._redact import mask
 from streamer.stages.config import TransformSpec
 from streamer.stages.transform import TransformStage
