@@ -46,6 +46,7 @@ from streamer.settings.loader import LoadedConfig
 from streamer.settings.model import Settings
 from streamer.sinks.base import Sink
 from streamer.source.client import LeadConduitClient
+from streamer.source.decode import event_ids
 from streamer.source.leadconduit import api_query
 
 log = structlog.get_logger("streamer.backfill")
@@ -95,6 +96,19 @@ async def live_boundary(settings: Settings) -> int | None:
                 "tail began is unknown; set source.start in the config to where it started"
             )
     return int(id_seconds(origin) - settings.source.lag_window)
+
+
+def within(raw: list[Any], after: str, end: str) -> list[Any]:
+    """The events of a page with ids in ``(after, end)``, ascending, each id once.
+
+    Ids are read once, in C for partial events (their ``[]`` is a Python call).
+    """
+    ids = event_ids(raw)
+    inside = [after < event_id < end for event_id in ids]
+    events = list(itertools.compress(raw, inside))
+    if any(a >= b for a, b in itertools.pairwise(itertools.compress(ids, inside))):
+        events = sorted({e["id"]: e for e in events}.values(), key=lambda e: str(e["id"]))
+    return events
 
 
 class _SliceRun:
@@ -169,9 +183,7 @@ class _SliceRun:
         while True:
             params = {"sort": "asc", "limit": size, "after_id": cursor, **self.query}
             raw = await self.client.events(params, self.decoder)
-            events = [e for e in raw if cursor < e["id"] < end]
-            if any(a["id"] >= b["id"] for a, b in itertools.pairwise(events)):
-                events = sorted({e["id"]: e for e in events}.values(), key=lambda e: str(e["id"]))
+            events = within(raw, cursor, end)
             self.fetched += len(events)
             last = raw[-1]["id"] if raw else cursor
             if events:

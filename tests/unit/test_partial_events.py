@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from streamer.errors import RetriableSourceError
+from streamer.pipeline.backfill import within
 from streamer.pipeline.layout import lead_id
 from streamer.rules import compile_rule_set
 from streamer.rules.paths import make_getter, rule_paths
@@ -201,3 +202,17 @@ def test_a_page_with_a_repeated_key_reads_like_its_whole_decode() -> None:
     whole = orjson.loads(body)[0]
     assert event["type"] == whole["type"]
     assert make_getter(("vars", "x"))(event) == make_getter(("vars", "x"))(whole)
+
+
+@pytest.mark.parametrize("partial", [True, False])
+def test_backfill_cuts_a_page_to_its_slice_in_order_once(partial: bool) -> None:
+    """``within``: ids in (after, end) only, sorted, repeats dropped, partial or whole."""
+    order = [3, 1, 2, 2, 9, 5, 12, 1]
+    page = [{"id": _id(n), "type": str(n)} for n in order]
+    events = _partial(page, {("type",)}) if partial else page
+    kept = within(events, _id(1), _id(9))
+    assert [e["id"] for e in kept] == [_id(2), _id(3), _id(5)]
+    assert [e["type"] for e in kept] == ["2", "3", "5"]
+    in_order = events[1:3] + events[5:6]  # 1, 2, 5: kept as they are, in one pass
+    assert within(in_order, _id(0), _id(9)) == in_order
+    assert within(events, _id(12), _id(20)) == []
