@@ -293,3 +293,13 @@ async def test_bytes_read_counts_every_body() -> None:
         await c.events({})
     await c.aclose()
     assert c.bytes_read == len(b"busy") + len(page.content)
+
+
+async def test_httpcore_finds_sniffio_without_a_failed_import() -> None:
+    """httpcore imports ``sniffio`` on every request; missing, each is a failed import (~30 µs).
+
+    The dependency is pinned for that alone (issue 17), so its absence must fail here.
+    """
+    import sniffio
+
+    assert sniffio.current_async_library() == "asyncio"
