@@ -65,9 +65,17 @@ class DedupeWindow:
         return True
 
     def update(self, ids: Iterable[str]) -> None:
-        """Remember several ids."""
-        for event_id in ids:
-            self.add(event_id)
+        """Remember several ids: as ``add`` one at a time would, in three bulk steps.
+
+        The checkpoint adds each committed batch's ids here (thousands per batch).
+        """
+        known = self._ids
+        fresh = [event_id for event_id in ids if event_id not in known]
+        before = len(known)
+        known.update(fresh)
+        if len(known) - before != len(fresh):  # an id twice in ``ids``: keep the first
+            fresh = list(dict.fromkeys(fresh))
+        self._order.extend(fresh)
 
     def evict_below(self, floor_id: str) -> int:
         """Forget ids below ``floor_id`` (from the old end); returns how many went."""

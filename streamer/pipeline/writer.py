@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -148,7 +148,7 @@ class Writer:
                     for sink_name, key in obj.targets:
                         tg.start_soon(self._deliver, sink_name, key, obj)
         elapsed = anyio.current_time() - started
-        self._commit(intent, batch.watermark, set(batch.covered), batch)
+        self._commit(intent, batch.watermark, batch.covered, batch)
         self._changes += 1  # saved with the next intent, heartbeat or drain: see module doc
         self.batches += 1
         if batch.objects:
@@ -172,7 +172,7 @@ class Writer:
             self._on_written(sink_name, obj, outcome, anyio.current_time() - t0)
 
     def _commit(
-        self, intent: Intent, watermark: str | None, covered: set[str], batch: Batch | None
+        self, intent: Intent, watermark: str | None, covered: Sequence[str], batch: Batch | None
     ) -> None:
         cp = self.checkpoint
         if intent in cp.intents:
@@ -181,7 +181,7 @@ class Writer:
             cp.cursor = watermark
         if intent.settled is not None and (cp.settled is None or intent.settled > cp.settled):
             cp.settled = intent.settled
-        cp.seen.update(sorted(covered))
+        cp.seen.update(sorted(covered))  # nearly sorted already: timsort's runs
         cp.evict(self.keep_seconds)
         now = dt.datetime.now(tz=dt.UTC).isoformat()
         events = 0
@@ -221,7 +221,7 @@ class Writer:
                         log.info("writer.object_copied", source=src_sink, sink=sink_name, key=key)
                 complete.append(obj)
             if len(complete) == len(intent.objects):
-                self._commit(intent, intent.watermark, set(intent.covered), None)
+                self._commit(intent, intent.watermark, intent.covered, None)
                 stats["completed"] += 1
             else:
                 self.checkpoint.intents.remove(intent)

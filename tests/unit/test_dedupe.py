@@ -82,3 +82,23 @@ def test_add_new_answers_like_one_add_at_a_time() -> None:
         floor = f"{rng.randrange(40):024x}"
         assert bulk.evict_below(floor) == single.evict_below(floor)
         assert set(bulk) == set(single)
+
+
+def test_update_remembers_like_one_add_at_a_time() -> None:
+    """Bulk ``update`` holds and evicts exactly what ``add`` one id at a time would."""
+    import random
+
+    rng = random.Random(11)
+    for _ in range(200):
+        start = [i(rng.randrange(40)) for _ in range(rng.randrange(10))]
+        ids = [i(rng.randrange(40)) for _ in range(rng.randrange(12))]
+        bulk, single = DedupeWindow(start), DedupeWindow(start)
+        bulk.update(ids)
+        for event_id in ids:
+            single.add(event_id)
+        assert set(bulk) == set(single)
+        assert len(bulk) == len(single)
+        assert bulk.sorted_ids() == single.sorted_ids()
+        for floor in sorted({rng.randrange(42) for _ in range(4)}):
+            assert bulk.evict_below(i(floor)) == single.evict_below(i(floor))
+            assert set(bulk) == set(single)
