@@ -45,17 +45,19 @@ def reads(test: Test) -> frozenset[tuple[str, ...]] | None:
     return _READS.get(test)
 
 
-def remembered(test: Test, path: tuple[str, ...]) -> Test:
+def remembered(test: Test, path: tuple[str, ...], memo: dict[Any, Any] | None = None) -> Test:
     """``test`` (a function of the value at ``path`` alone) answering from a memo.
 
     For a rule set whose rules all read one field (``state is blank or state is not
     included in ...``), where every rule would otherwise look the value up and judge it
     again; rich typed values (objects) are remembered by their JSON, which tells two
     values apart exactly (types, members, order), so the answer is the one ``test``
-    gives. Numbers and very long values are judged every time.
+    gives. Numbers and very long values are judged every time. ``memo`` (value key ->
+    answer) may be shared with the page-wide answers (``streamer.rules.pagewise``).
     """
     get = make_getter(path)
-    memo: dict[Any, Any] = {}
+    if memo is None:
+        memo = {}
     dumps = orjson.dumps
 
     def memo_test(e: Event) -> Any:

@@ -18,13 +18,13 @@ from streamer.rules.closures import (
     explainer,
     mark_reads,
     reads,
-    remembered,
     static_test,
     templated_test,
 )
 from streamer.rules.errors import Loc, RuleError, render_path
 from streamer.rules.operators import UNARY, canonical, suggest
 from streamer.rules.ops import BINARY_FACTORIES, NEGATIONS, UNARY_PREDICATES
+from streamer.rules.pagewise import Answers, answering
 from streamer.rules.paths import Getter, make_getter, make_template, split_path
 
 _SET_KEYS = frozenset({"op", "rules", "id", "mode"})
@@ -32,15 +32,18 @@ _RULE_KEYS = frozenset({"lhv", "op", "rhv", "id", "rule_set", "rules"})
 
 
 class CompiledRuleSet:
-    """A validated rule set. ``matches(event)`` is the hot path; ``explain`` says why not."""
+    """A validated rule set: ``matches(event)``, ``matches_page(events)`` (its answers for
+    a page: ``streamer.rules.pagewise``) and ``explain`` (why not)."""
 
-    __slots__ = ("_explain", "matches")
+    __slots__ = ("_explain", "matches", "matches_page")
 
     matches: Test
+    matches_page: Answers
     _explain: Explain
 
-    def __init__(self, test: Test, explain: Explain) -> None:
+    def __init__(self, test: Test, explain: Explain, page: Answers) -> None:
         self.matches = test
+        self.matches_page = page
         self._explain = explain
 
     def explain(self, event: Event) -> str | None:
@@ -58,10 +61,8 @@ def compile_rule_set(
             all checked, so ``err.all`` lists every problem of one fix-up round.
     """
     test, explain = _compile_set(obj, path, ())
-    paths = reads(test)
-    if paths is not None and len(paths) == 1:
-        test = remembered(test, next(iter(paths)))
-    return CompiledRuleSet(test, explain)
+    test, page = answering(test)
+    return CompiledRuleSet(test, explain, page)
 
 
 def _fail(base: str, loc: Loc, problem: str) -> RuleError:
@@ -295,4 +296,3 @@ def _nested(obj: Mapping[str, Any], base: str, loc: Loc) -> tuple[Test, Explain]
     if key == "rules" and not isinstance(value, list | tuple):
         raise _fail(base, (*loc, "rules"), "a rule's nested 'rules' must be a list of rules")
     return _compile_set(value, base, (*loc, key))
-

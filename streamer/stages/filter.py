@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from itertools import repeat
 from typing import Any
 
 from streamer.stages.config import FilterSpec
@@ -17,6 +19,7 @@ class FilterStage:
         self.name = name
         self.action = spec.action
         self._matches = spec.compiled.matches
+        self._matches_page = spec.compiled.matches_page
         self._keep_on_match = spec.action == "keep"
 
     def process(self, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -24,6 +27,6 @@ class FilterStage:
         return event if self._matches(event) is self._keep_on_match else None
 
     def verdicts(self, events: list[dict[str, Any]]) -> list[bool]:
-        """Whether each event survives: ``process`` for a page in one comprehension."""
-        matches, keep = self._matches, self._keep_on_match
-        return [matches(event) is keep for event in events]
+        """Whether each event survives: ``process`` for a page, its rule set answered
+        page-wide (``CompiledRuleSet.matches_page``)."""
+        return list(map(operator.is_, self._matches_page(events), repeat(self._keep_on_match)))
