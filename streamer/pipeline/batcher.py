@@ -13,45 +13,23 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from streamer.pipeline.layout import (
     CONTENT_TYPE,
-    Compressor,
     batch_key,
     compressor,
     partition,
     per_event_key,
 )
+from streamer.pipeline.runs import Group, Room, StaticRouter, plan
+from streamer.pipeline.runs import Router as Router  # re-exported: callers import them here
+from streamer.pipeline.runs import Target as Target
+from streamer.pipeline.runs import static_router as static_router
 from streamer.records import Batch, BatchObject, ObjectMeta
 from streamer.settings.model import Settings
-
-Target = tuple[str, str]  # (sink name, prefix)
-Router = Callable[[dict[str, Any]], tuple[Target, ...]]
-
-
-@dataclass(slots=True)
-class _Group:
-    """Events of the open batch that go to the same targets."""
-
-    targets: tuple[Target, ...]
-    compressor: Compressor | None
-    chunks: list[bytes] = field(default_factory=list)
-    pending: list[bytes] = field(default_factory=list)
-    first_id: str = "f" * 24
-    last_id: str = "0" * 24
-    count: int = 0
-    ids: list[str] = field(default_factory=list)
-    objects: list[BatchObject] = field(default_factory=list)
-
-
-def static_router(targets: Sequence[Target]) -> Router:
-    """Every event goes to every enabled service."""
-    fixed = tuple(targets)
-    return lambda _event: fixed
 
 
 class Batcher:
@@ -71,6 +49,9 @@ class Batcher:
     ) -> None:
         self._router = router
         self._per_event = layout == "per_event"
+        fixed = router.targets if isinstance(router, StaticRouter) else ()
+        #: every event's targets, when one run of events can be taken in bulk
+        self._fixed = fixed if fixed and not self._per_event else None
         self._compression = compression
         self._level = level
         self._max_events = max_events
@@ -99,7 +80,7 @@ class Batcher:
         )
 
     def _reset(self) -> None:
-        self._groups: dict[tuple[Target, ...], _Group] = {}
+        self._groups: dict[tuple[Target, ...], Group] = {}
         self._covered: list[str] = []
         self._kept = 0
         self._bytes = 0
@@ -118,11 +99,11 @@ class Batcher:
         """Ids (kept or dropped) accounted for by the open batch."""
         return len(self._covered)
 
-    def _group(self, targets: tuple[Target, ...]) -> _Group:
+    def _group(self, targets: tuple[Target, ...]) -> Group:
         group = self._groups.get(targets)
         if group is None:
             comp = None if self._per_event else compressor(self._compression, self._level)
-            group = self._groups[targets] = _Group(targets, comp)
+            group = self._groups[targets] = Group(targets, comp)
         return group
 
     def crosses_hour(self, event_id: str) -> bool:
@@ -165,6 +146,8 @@ class Batcher:
         """
         if start < len(ids) and self._opened is None:
             self._opened = self._clock()
+        if self._fixed is not None:
+            return self._take_run(ids, events, dropped_by, raws, start, hours)
         covered, dropped, router = self._covered, self._dropped, self._router
         lo, hi = self._hour_ids
         last_targets: tuple[Target, ...] | None = None
@@ -204,6 +187,34 @@ class Batcher:
             if self._kept >= self._max_events or self._bytes >= self._max_bytes:
                 return i + 1
         return len(ids)
+
+    def _take_run(
+        self,
+        ids: Sequence[str],
+        events: Sequence[dict[str, Any] | None],
+        dropped_by: Sequence[str],
+        raws: Sequence[Any],
+        start: int,
+        hours: bool,
+    ) -> int:
+        """``take`` in bulk when every event goes to ``_fixed`` (``pipeline/runs.py``)."""
+        assert self._fixed is not None
+        bounds = self._hour_ids if self._hour is not None else None
+        room = Room(self._kept, self._bytes, self._max_events, self._max_bytes, bounds, hours)
+        run = plan(ids, events, dropped_by, raws, start, room, self._open_hour)
+        self._covered.extend(ids[start : run.cut])
+        for name, count in run.dropped.items():
+            self._dropped[name] = self._dropped.get(name, 0) + count
+        if run.ids:
+            group = self._group(self._fixed)
+            group.count += len(run.ids)
+            group.ids.extend(run.ids)
+            group.first_id = min(group.first_id, min(run.ids))
+            group.last_id = max(group.last_id, max(run.ids))
+            group.pending.extend(run.lines)
+            self._kept += len(run.ids)
+            self._bytes += run.nbytes
+        return run.cut
 
     def _open_hour(self, event_id: str) -> tuple[str, str]:
         self._hour = partition(event_id)
