@@ -20,12 +20,15 @@ answers are always the ones ``test`` gives:
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from types import MappingProxyType
 from typing import Any
 
 import orjson
 
+from streamer.records import UNSET, field_attr
 from streamer.rules.closures import MEMO_JSON, MEMO_SIZE, Event, Test, reads, remembered
 from streamer.rules.paths import make_getter
 from streamer.rules.values import MISSING
@@ -39,8 +42,7 @@ MAX_PATHS = 4
 #: the default of a lookup on the way down: an object with nothing in it (never changed)
 _EMPTY: Any = MappingProxyType({})
 #: value types that are their own memo key; objects and lists are keyed by their JSON
-_PLAIN = frozenset({str, bool, type(None), type(MISSING)})
-_KEYED = _PLAIN | {dict, list}
+_KEY_KINDS = frozenset({str, bool, type(None), type(MISSING), bytes})
 
 
 def answering(test: Test) -> tuple[Test, Answers]:
@@ -69,77 +71,103 @@ def each(test: Test) -> Answers:
     return answers
 
 
-def column(parts: tuple[str, ...]) -> Column:
-    """The values at ``parts`` for every event, as ``make_getter(parts)`` finds them.
+def column(parts: tuple[str, ...], *, keyed: bool = False) -> Column:
+    """The values at ``parts`` for every event, as ``make_getter(parts)`` finds them, or
+    (``keyed``) their memo keys, made in the same pass (the JSON of an object or a list;
+    ``TypeError`` for an integer beyond 64 bits).
 
-    The usual depths (one to three segments) are one comprehension of ``dict.get`` with
-    an empty object as the default on the way down, which finds what the getter finds
-    whenever every value on the way is an object or missing; anything else raises
-    ``AttributeError`` (a list, a string or null has no ``get``) and the page goes
-    through the getter instead. The first segment falls back to ``vars`` as the getter's.
+    The top-level member is read for the whole page at once: one C ``getattr`` per
+    partial event (``records.PartialEvent``; UNSET members fall back to ``vars`` as the
+    getter's), or one comprehension over whole events (dicts). Up to two segments below
+    it are one comprehension of ``dict.get`` with an empty object as the default on the
+    way down, which finds what the getter finds whenever every value on the way is an
+    object or missing; anything else raises ``AttributeError`` (a list, a string or null
+    has no ``get``) and the page goes through the getter instead.
     """
     get = make_getter(parts)
-    first, rest, empty = parts[0], parts[1:], _EMPTY
+    first, rest = parts[0], parts[1:]
+    if len(rest) > 2:
+        return _keyed(each(get)) if keyed else each(get)
+    top, member = make_getter((first,)), operator.attrgetter(field_attr(first))
+    absent = MISSING if not rest else _EMPTY  # what a missing top-level member becomes
+    below = _below(rest, keyed)
 
-    def slow(events: Page) -> list[Any]:
-        return list(map(get, events))
-
-    if not rest:
-
-        def fast(events: Page) -> list[Any]:
+    def tops(events: Page) -> list[Any]:
+        try:
+            found = list(map(member, events))
+        except AttributeError:  # whole events (dicts), or partial ones without the member
             return [
-                e[first] if first in e else e.get("vars", empty).get(first, MISSING)
+                e[first] if first in e else e.get("vars", _EMPTY).get(first, absent)
                 for e in events
             ]
-
-    elif len(rest) == 1:
-        (second,) = rest
-
-        def fast(events: Page) -> list[Any]:
-            return [
-                (e[first] if first in e else e.get("vars", empty).get(first, empty)).get(
-                    second, MISSING
-                )
-                for e in events
+        if any(map(operator.is_, found, repeat(UNSET))):  # absent: look under vars
+            found = [
+                v if v is not UNSET else _or(top(e), absent)
+                for v, e in zip(found, events, strict=True)
             ]
-
-    elif len(rest) == 2:
-        second, third = rest
-
-        def fast(events: Page) -> list[Any]:
-            return [
-                (e[first] if first in e else e.get("vars", empty).get(first, empty))
-                .get(second, empty)
-                .get(third, MISSING)
-                for e in events
-            ]
-
-    else:
-        return slow
+        return found
 
     def values(events: Page) -> list[Any]:
         try:
-            return fast(events)
+            return below(tops(events))
         except AttributeError:  # something on the way is not an object
-            return slow(events)
+            found = list(map(get, events))
+            return _keys(found) if keyed else found
 
     return values
 
 
-def keys_of(values: list[Any]) -> list[Any] | None:
-    """Memo keys for a column (see the module docstring); None when one cannot be made."""
-    kinds = set(map(type, values))
-    if kinds <= _PLAIN:
-        return values
-    if not kinds <= _KEYED:
-        return None  # numbers are judged every time
+def _or(value: Any, absent: Any) -> Any:
+    return absent if value is MISSING else value
+
+
+def _below(rest: tuple[str, ...], keyed: bool) -> Callable[[list[Any]], list[Any]]:
+    """The values (or keys) ``rest`` (up to two segments) below each top-level value."""
     dumps = orjson.dumps
-    try:
-        keys = [dumps(v) if type(v) is dict or type(v) is list else v for v in values]
-    except TypeError:  # an integer beyond 64 bits
+    if not rest:
+        return _keys if keyed else _same
+    if len(rest) == 1:
+        (second,) = rest
+        if keyed:
+            return lambda found: [
+                dumps(x) if type(x := v.get(second, MISSING)) is dict or type(x) is list else x
+                for v in found
+            ]
+        return lambda found: [v.get(second, MISSING) for v in found]
+    second, third = rest
+    if keyed:
+        return lambda found: [
+            dumps(x)
+            if type(x := v.get(second, _EMPTY).get(third, MISSING)) is dict or type(x) is list
+            else x
+            for v in found
+        ]
+    return lambda found: [v.get(second, _EMPTY).get(third, MISSING) for v in found]
+
+
+def _same(found: list[Any]) -> list[Any]:
+    return found
+
+
+def _keys(found: list[Any]) -> list[Any]:
+    dumps = orjson.dumps
+    return [dumps(v) if type(v) is dict or type(v) is list else v for v in found]
+
+
+def _keyed(values: Column) -> Column:
+    return lambda events: _keys(values(events))
+
+
+def checked(keys: list[Any]) -> list[Any] | None:
+    """``keys`` when the memo may answer for them (see the module docstring), else None:
+    a number (``1 == True``, and ``1``/``1.0`` would share a key), or JSON too long."""
+    kinds = set(map(type, keys))
+    if not kinds <= _KEY_KINDS:
         return None
-    if any(type(k) is bytes and len(k) > MEMO_JSON for k in keys):
-        return None
+    if bytes in kinds:
+        jsons = keys if len(kinds) == 1 else [k for k in keys if type(k) is bytes]
+        if max(map(len, jsons)) > MEMO_JSON:
+            return None
     return keys
 
 
@@ -152,13 +180,16 @@ def remembered_page(
     answer; with one path it is the memo ``per_event`` (the rule set's own test) keeps
     too. Pages the keys cannot describe are answered by ``per_event``, event by event.
     """
-    columns = [column(p) for p in paths]
+    columns = [column(p, keyed=True) for p in paths]
     single = len(columns) == 1
 
     def answers(events: Page) -> list[Any]:
         keyed = []
-        for values in columns:
-            keys = keys_of(values(events))
+        for key_column in columns:
+            try:
+                keys = checked(key_column(events))
+            except TypeError:  # an integer beyond 64 bits
+                keys = None
             if keys is None:
                 return list(map(per_event, events))
             keyed.append(keys)

@@ -6,6 +6,7 @@ values under ``vars``, and objects on the way that are lists, strings or null.
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -17,7 +18,7 @@ from test_rules_vectors_data import RULE_SET_VECTORS, VECTORS
 from streamer.rules import compile_rule_set
 from streamer.rules.pagewise import column
 from streamer.rules.paths import make_getter
-from streamer.source.decode import PartialEvent
+from streamer.source.decode import PageDecoder, PartialEvent
 
 ODD: list[Any] = [
     {},
@@ -75,8 +76,19 @@ def _pages(values: list[Any]) -> list[list[dict[str, Any]]]:
     every = [{"vars": {"lead": {"state": v}}} for v in values]
     mixed = every + flat + ODD
     random.Random(3).shuffle(mixed)
-    partial = [PartialEvent(e) for e in plain[:5]]
-    return [plain, keyable, flat, ODD, mixed, partial, every, no_floats, keyable[::-1], plain[::-1]]
+    pages = [plain, keyable, flat, ODD, mixed, every, no_floats, keyable[::-1], plain[::-1]]
+    return pages + [_partial(page) for page in pages]
+
+
+def _partial(page: list[dict[str, Any]]) -> list[Any]:
+    """The page as the daemon's decoder gives it: ``PartialEvent`` structs holding the
+    paths of this file's rules and columns (``id`` added: a page's events have one)."""
+    paths = {("id",), ("outcome",), ("vars", "outcome"), *PATHS}
+    paths |= {("vars", *p) for p in PATHS if p[0] != "vars"}
+    events = [{**e, "id": f"6b05acada3d811737835{n:04x}"} for n, e in enumerate(page)]
+    decoded = PageDecoder(paths).decode(json.dumps(events).encode(), "test")
+    assert all(isinstance(e, PartialEvent) for e in decoded)
+    return decoded
 
 
 def _assert_page_answers(rule_set: Any, pages: list[list[dict[str, Any]]]) -> None:
@@ -123,7 +135,7 @@ def test_every_operator_of_the_vectors_answers_a_page_as_a_fresh_compile() -> No
         rule: dict[str, Any] = {"lhv": "lead.state", "op": vector["op"]}
         if vector.get("rhv") is not None:
             rule["rhv"] = vector["rhv"]
-        _assert_page_answers([rule], _pages(values)[:5])
+        _assert_page_answers([rule], _pages(values)[:5] + _pages(values)[-5:])
 
 
 MULTI: list[Any] = [
@@ -168,7 +180,7 @@ def test_sets_of_several_fields_answer_a_page_as_a_fresh_compile(rule_set: Any) 
         for _ in range(300)
     ]
     strings = [e for e in page if all(type(e[k]) is str for k in ("type", "outcome"))]
-    _assert_page_answers(rule_set, [page, strings, ODD, strings + ODD])
+    _assert_page_answers(rule_set, [page, strings, ODD, strings + ODD, _partial(page + ODD)])
 
 
 @pytest.mark.parametrize("vector", RULE_SET_VECTORS, ids=[v["id"] for v in RULE_SET_VECTORS])
@@ -177,7 +189,7 @@ def test_rule_set_vectors_answer_a_page_as_expected(vector: dict[str, Any]) -> N
     event = {"id": "x", "vars": vector["context"]}
     compiled = compile_rule_set(vector["rule_set"])
     assert compiled.matches_page([event, event]) == [vector["expected"]] * 2
-    _assert_page_answers(vector["rule_set"], [[event], ODD, [event, *ODD]])
+    _assert_page_answers(vector["rule_set"], [[event], ODD, [event, *ODD], _partial([event, *ODD])])
 
 
 def test_a_memo_that_is_full_still_answers_new_values() -> None:
