@@ -62,7 +62,8 @@ class RawEdits:
             _spine_type(tree, "Spine")
         )
         #: paths resolved before any edit is applied: exact unless ``vars`` itself is a
-        #: unit (only an edit inside ``vars`` can change where a later path resolves)
+        #: unit (only an edit inside ``vars`` can change where a later path resolves; an
+        #: edit of a top-level member makes ``vars`` a unit too, through ``vars.member``)
         self._upfront = ("vars",) not in self._unit_list
         self._memo: dict[tuple[Parts, tuple[tuple[int, Parts], ...]], dict[bytes, bytes | None]]
         self._memo = {}
@@ -84,9 +85,6 @@ class RawEdits:
             node = event.get(first, _ABSENT)  # once per member: a PartialEvent's get is Python
             if node is not _ABSENT and (below is None or _has_any(node, below)):
                 return None  # the partial event decoded it: that value must stay true
-        for first in plan.top:
-            if first in tree:
-                return None  # a top-level member: its neighbours' commas are in the way
         units: list[tuple[bytes, bytes]] = []
         for unit, edits, memo in plan.units:
             old = _at(tree, unit)
@@ -121,15 +119,14 @@ class RawEdits:
         below: dict[Parts, list[tuple[int, Parts]]] = {}
         for i, path in enumerate(resolved):
             _mark(touched, path)
-            if len(path) > 1:
-                unit = self._units[path]
-                below.setdefault(unit, []).append((i, path[len(unit) :]))
+            unit = self._units[path]  # no top-level paths here: those make ``vars`` a unit
+            below.setdefault(unit, []).append((i, path[len(unit) :]))
         units = []
         for unit, edits in below.items():
             memo = self._memo.setdefault((unit, tuple(edits)), {})
-            units.append((unit, tuple((self._edits[i][1], rel) for i, rel in edits), memo))
-        top = [path[0] for path in resolved if len(path) == 1]
-        plan = self._plans[key] = _Plan(list(touched.items()), top, units)
+            calls = tuple((self._edits[i][1], ("", *rel)) for i, rel in edits)
+            units.append((unit, calls, memo))
+        plan = self._plans[key] = _Plan(list(touched.items()), units)
         return plan
 
     def remembered(self) -> int:
@@ -163,9 +160,7 @@ class _Plan(NamedTuple):
 
     #: the edited paths as a tree (None: a path ends), for the partial event's check
     touched: list[tuple[str, dict[str, Any] | None]]
-    #: top-level members edited (an event that has one is edited whole)
-    top: list[str]
-    #: unit -> its edits in order (the edit, the path below the unit), remembered answers
+    #: unit -> its edits in order (the edit; "" and the path below the unit), the memory
     units: list[tuple[Parts, tuple[tuple[Edit, Parts], ...], dict[bytes, bytes | None]]]
 
 

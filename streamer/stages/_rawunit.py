@@ -35,10 +35,10 @@ def edited(
     the edits are pure functions of the value and its key, so the same bytes get the same
     answer: ~3/4 of the simulator's survivors are answered from ``memo``.
     """
-    node = {"": level.decode(old)}  # the unit under a key, for ``edit`` to walk
+    node = {"": level.decode(old)}  # the unit under the key "", for ``edit`` to walk
     changed = False
-    for fn, below in edits:
-        changed = edit(node, ("", *below), fn) or changed
+    for fn, path in edits:  # each path starts with ""
+        changed = edit(node, path, fn) or changed
     new = encode(node[""]) if changed else None
     if len(memo) >= MEMO:
         del memo[next(iter(memo))]  # the oldest: a lead's events come close together
@@ -77,15 +77,15 @@ def splice(raw: bytes, members: list[tuple[bytes, bytes]]) -> bytes | None:
     first bytes occurring once, else the whole member occurring once), so the place is
     certain. None when a member cannot be placed.
     """
+    if len(members) == 1:  # the usual case: one unit
+        old_bytes, new = members[0]
+        at = _place(raw, old_bytes)
+        end = at + len(old_bytes)
+        return None if at < 0 else b"".join((raw[:at], new, raw[end:]))
     spans: list[tuple[int, int, bytes]] = []
     for old_bytes, new in members:
-        probe = old_bytes[:_PROBE]
-        at = raw.find(probe)
-        if raw.rfind(probe) != at:
-            at = raw.find(old_bytes)
-            if raw.rfind(old_bytes) != at:
-                return None
-        if at < 0:  # pragma: no cover - a member's bytes are a slice of the event's
+        at = _place(raw, old_bytes)
+        if at < 0:
             return None
         spans.append((at, at + len(old_bytes), new))
     spans.sort()
@@ -96,3 +96,14 @@ def splice(raw: bytes, members: list[tuple[bytes, bytes]]) -> bytes | None:
         pos = end
     out.append(raw[pos:])
     return b"".join(out)
+
+
+def _place(raw: bytes, old: bytes) -> int:
+    """Where ``old`` is in ``raw``, when it occurs there once (else -1)."""
+    probe = old[:_PROBE]
+    at = raw.find(probe)
+    if raw.rfind(probe) != at:
+        at = raw.find(old)
+        if raw.rfind(old) != at:
+            return -1
+    return at

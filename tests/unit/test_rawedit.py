@@ -26,6 +26,7 @@ SPECS: list[dict[str, Any]] = [
     {"hash": ["lead.email", "vars.lead.phone_1", "lead.postal_code.zip"], "hash_salt": "s"},
     {"exclude": ["vars.submission"], "mask": ["submission.ip"]},  # masks nothing: gone first
     {"mask": ["vars.lead.email.domain.deeper", "vars.trustedform.cert_url"]},
+    {"mask": ["submission.ip"], "exclude": ["vars.source"]},  # vars a unit: in order
 ]
 
 
@@ -107,6 +108,9 @@ def _tricky() -> dict[str, Any]:
         # a top-level lead (the vars fallback does not apply) and duplicate keys
         b'[{"id":"6b0f7f39e44da7f2260ed906","lead":{"ssn":"1"},"vars":{"lead":{"ssn":"2"}}}]',
         b'[{"id":"6b0f7f39e44da7f2260ed906","vars":{"lead":{"ssn":"1","ssn":"2"}}}]',
+        # an edit that changes nothing (a null masks to itself), an absent lead
+        b'[{"id":"6b0f7f39e44da7f2260ed906","vars":{"lead":{"ssn":null}}}]',
+        b'[{"id":"6b0f7f39e44da7f2260ed906","vars":{"lead":null,"x":1}}]',
     ],
 )
 def test_raw_edits_on_unusual_json(body: bytes) -> None:
@@ -196,3 +200,27 @@ def test_what_is_remembered_is_bounded() -> None:
         assert edits.apply(event) is not None  # type: ignore[arg-type]
     assert edits.remembered() == MEMO
     assert len(calls) == 3 * MEMO + 1  # the first one was forgotten, the last one not
+
+
+def test_two_units_are_spliced_only_where_both_are_certain() -> None:
+    """Two edited objects: both spliced; a copy of either one: the whole event instead."""
+    stage = TransformStage(TransformSpec(mask=["lead.ssn", "submission.ip"]), name="t")
+    lead, submission = {"ssn": "123-45-6789"}, {"ip": "10.0.0.1"}
+    bodies = [
+        {"id": "6b0f7f39e44da7f2260ed901", "vars": {"lead": lead, "submission": submission}},
+        {"id": "6b0f7f39e44da7f2260ed902", "vars": {"lead": lead, "submission": submission},
+         "appended": {"submission": submission}},
+    ]  # fmt: skip
+    events = PageDecoder({("id",)}).decode(orjson.dumps(bodies), "u")
+    both, copied = (_check(stage, e) for e in events)
+    assert both is not None
+    assert b"10.0.0.1" not in bytes(both.raw)
+    assert copied is None
+
+
+def test_an_absent_top_level_edit_leaves_the_event_as_it_is() -> None:
+    """Top-level edits make ``vars`` a unit (edited in order); absent, nothing changes."""
+    stage = TransformStage(TransformSpec(exclude=["appended", "vars.lead.ip"]), name="t")
+    body = {"id": "6b0f7f39e44da7f2260ed901", "vars": {"lead": {"ssn": "1"}}}
+    event = PageDecoder({("id",)}).decode(orjson.dumps([body]), "u")[0]
+    assert stage.process_raw(event) is event
