@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import types
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,9 +14,12 @@ import pytest
 from streamer.errors import RetriableSourceError
 from streamer.pipeline.backfill import within
 from streamer.pipeline.layout import lead_id
+from streamer.pipeline.routing import EventRouter
+from streamer.pipeline.start import page_decoder
 from streamer.rules import compile_rule_set
 from streamer.rules.paths import make_getter, rule_paths
 from streamer.rules.values import MISSING
+from streamer.settings.loader import parse_settings
 from streamer.source.decode import PageDecoder, PartialEvent, event_ids, full_event, raw_line
 
 ID = "6b05acada3d811737835bf9c"
@@ -216,3 +220,29 @@ def test_backfill_cuts_a_page_to_its_slice_in_order_once(partial: bool) -> None:
     in_order = events[1:3] + events[5:6]  # 1, 2, 5: kept as they are, in one pass
     assert within(in_order, _id(0), _id(9)) == in_order
     assert within(events, _id(12), _id(20)) == []
+
+
+def test_event_routes_read_from_partial_events_match_whole_ones() -> None:
+    """``route: event``: the daemon's decoder keeps ``firehose``; the router answers alike."""
+    creds = {"aws-main": {"service": "aws", "access_key_id": "AK", "secret_access_key": "s"}}
+    raw = {
+        "source": {"api_key": "key-key"},
+        "credentials": creds,
+        "firehose": {"route": "event"},
+        "pipeline": [{"filter": {"name": "f", "rule_set": {"op": "and", "rules": [
+            {"lhv": "type", "op": "is not blank"}]}}}],
+    }  # fmt: skip
+    loaded = parse_settings(raw, base=Path(), env={})
+    fh = {"enabled": True, "credential_id": "aws-main", "bucket": "b1", "prefix": "p"}
+    events = [
+        {"id": _id(1), "type": "source", "firehose": fh},
+        {"id": _id(2), "firehose": {**fh, "enabled": False}},
+        {"id": _id(3), "firehose": None},
+        {"id": _id(4)},
+    ]
+    decoder = page_decoder(loaded.settings)
+    assert decoder is not None
+    partial = decoder.decode(orjson.dumps(events), "u")
+    route = EventRouter(loaded, {})
+    assert [route(e) for e in partial] == [route(e) for e in events]
+    assert route(partial[0]) == (("aws:b1:aws-main", "p"),)
