@@ -144,7 +144,7 @@ class RawEdits:
                 return None
             if len(path) == 1:
                 if path[0] in tree:
-                    return None
+                    return None  # a top-level member: its neighbours' commas are in the way
                 continue
             if _rawunit.edit(tree, path, fn):
                 changed.add(self._units[path])
