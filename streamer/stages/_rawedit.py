@@ -63,8 +63,9 @@ class RawEdits:
         )
         #: paths resolved before any edit is applied: exact unless ``vars`` itself is a
         #: unit (only an edit inside ``vars`` can change where a later path resolves; an
-        #: edit of a top-level member makes ``vars`` a unit too, through ``vars.member``)
-        self._upfront = ("vars",) not in self._unit_list
+        #: edit of a top-level member makes ``vars`` a unit too, through ``vars.member``,
+        #: and is the in-order path's to refuse)
+        self._upfront = ("vars",) not in self._unit_list and all(len(p) > 1 for p in variants)
         self._memo: dict[tuple[Parts, tuple[tuple[int, Parts], ...]], dict[bytes, bytes | None]]
         self._memo = {}
         #: first segments of the paths that may resolve under ``vars``, in edit order
@@ -81,13 +82,15 @@ class RawEdits:
             return self._apply_in_order(event, tree)
         key = self._resolution(tree) if self._alternatives else ()
         plan = self._plans.get(key) or self._plan(key)
-        for first, below in plan.touched:
+        for first, groups in plan.touched:
             node = event.get(first, _ABSENT)  # once per member: a PartialEvent's get is Python
-            if node is not _ABSENT and (below is None or _has_any(node, below)):
+            if node is not _ABSENT and _has_any(node, groups):
                 return None  # the partial event decoded it: that value must stay true
         units: list[tuple[bytes, bytes]] = []
         for unit, edits, memo in plan.units:
-            old = _at(tree, unit)
+            old: Any = tree
+            for seg in unit:
+                old = old.get(seg) if type(old) is dict else None
             if type(old) is Raw:  # else the unit is absent: none of its edits applies
                 data = bytes(old)
                 new = memo.get(data, _ABSENT)
@@ -115,18 +118,22 @@ class RawEdits:
             ("vars", *parts) if parts[0] != "vars" and next(alternatives) else parts
             for parts, _fn in self._edits
         ]
-        touched: dict[str, Any] = {}
+        touched: dict[str, dict[Parts, set[str]]] = {}  # first -> between -> last segments
         below: dict[Parts, list[tuple[int, Parts]]] = {}
         for i, path in enumerate(resolved):
-            _mark(touched, path)
-            unit = self._units[path]  # no top-level paths here: those make ``vars`` a unit
+            touched.setdefault(path[0], {}).setdefault(path[1:-1], set()).add(path[-1])
+            unit = self._units[path]  # no top-level paths here (see ``_upfront``)
             below.setdefault(unit, []).append((i, path[len(unit) :]))
         units = []
         for unit, edits in below.items():
             memo = self._memo.setdefault((unit, tuple(edits)), {})
             calls = tuple((self._edits[i][1], ("", *rel)) for i, rel in edits)
             units.append((unit, calls, memo))
-        plan = self._plans[key] = _Plan(list(touched.items()), units)
+        groups = [
+            (first, [(mid, frozenset(keys)) for mid, keys in below_first.items()])
+            for first, below_first in touched.items()
+        ]
+        plan = self._plans[key] = _Plan(groups, units)
         return plan
 
     def remembered(self) -> int:
@@ -158,20 +165,21 @@ class RawEdits:
 class _Plan(NamedTuple):
     """How a transform's edits apply to events whose paths resolve one way."""
 
-    #: the edited paths as a tree (None: a path ends), for the partial event's check
-    touched: list[tuple[str, dict[str, Any] | None]]
+    #: the edited paths for the partial event's check: first segment, then the segments
+    #: between it and the last one, and the last segments
+    touched: list[tuple[str, list[tuple[Parts, frozenset[str]]]]]
     #: unit -> its edits in order (the edit; "" and the path below the unit), the memory
     units: list[tuple[Parts, tuple[tuple[Edit, Parts], ...], dict[bytes, bytes | None]]]
 
 
-def _has_any(node: Any, paths: dict[str, Any]) -> bool:
-    """Whether ``node`` (a partial event's decoded member) has one of ``paths`` (a tree
-    whose leaves are None) or a prefix of one."""
-    if type(node) is not dict:
-        return False
-    for seg, below in paths.items():
-        child = node.get(seg, _ABSENT)
-        if child is not _ABSENT and (below is None or _has_any(child, below)):
+def _has_any(node: Any, groups: list[tuple[Parts, frozenset[str]]]) -> bool:
+    """Whether ``node`` (a partial event's decoded member) has one of the paths below it
+    (``groups``: the segments between, then the last segments)."""
+    for between, last in groups:
+        inner = node
+        for seg in between:
+            inner = inner.get(seg, _ABSENT) if type(inner) is dict else _ABSENT
+        if type(inner) is dict and not last.isdisjoint(inner):
             return True
     return False
 
