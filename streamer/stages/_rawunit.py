@@ -20,6 +20,7 @@ Parts = tuple[str, ...]
 Edit = Callable[[Any, str], Any]
 
 MEMO = 128  # edited units remembered per set of edits (~2.6 KB each for a lead)
+MEMO_UNIT = 8192  # bytes: larger units are not remembered (the memory stays ~2 MB at most)
 _PROBE = 32  # bytes of a member searched for first; the whole member only when not unique
 _full = msgspec.json.Decoder()
 level = msgspec.json.Decoder(dict[str, Raw] | list[Raw] | str | int | float | bool | None)
@@ -29,7 +30,8 @@ encode = msgspec.json.Encoder().encode
 def edited(
     old: bytes, edits: tuple[tuple[Edit, Parts], ...], memo: dict[bytes, bytes | None]
 ) -> bytes | None:
-    """A unit's bytes after ``edits``, or None when they change nothing; remembered.
+    """A unit's bytes after ``edits``, or None when they change nothing; remembered
+    (units up to ``MEMO_UNIT`` bytes, the last ``MEMO`` of them).
 
     Events of one lead repeat its ``vars.lead`` byte for byte (one event per step), and
     the edits are pure functions of the value and its key, so the same bytes get the same
@@ -40,9 +42,10 @@ def edited(
     for fn, path in edits:  # each path starts with ""
         changed = edit(node, path, fn) or changed
     new = encode(node[""]) if changed else None
-    if len(memo) >= MEMO:
-        del memo[next(iter(memo))]  # the oldest: a lead's events come close together
-    memo[old] = new
+    if len(old) <= MEMO_UNIT:
+        if len(memo) >= MEMO:
+            del memo[next(iter(memo))]  # the oldest: a lead's events come close together
+        memo[old] = new
     return new
 
 

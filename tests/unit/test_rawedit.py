@@ -11,7 +11,7 @@ from streamer.simulator import generate_events
 from streamer.source.decode import PageDecoder, PartialEvent
 from streamer.stages import _paths
 from streamer.stages._rawedit import RawEdits
-from streamer.stages._rawunit import MEMO
+from streamer.stages._rawunit import MEMO, MEMO_UNIT
 from streamer.stages._redact import mask
 from streamer.stages.config import TransformSpec
 from streamer.stages.transform import TransformStage
@@ -224,3 +224,18 @@ def test_an_absent_top_level_edit_leaves_the_event_as_it_is() -> None:
     body = {"id": "6b0f7f39e44da7f2260ed901", "vars": {"lead": {"ssn": "1"}}}
     event = PageDecoder({("id",)}).decode(orjson.dumps([body]), "u")[0]
     assert stage.process_raw(event) is event
+
+
+def test_large_units_are_edited_but_not_remembered() -> None:
+    """A unit over ``MEMO_UNIT`` bytes is edited every time, so the memory stays small."""
+    calls, edit = _counting_mask()
+    edits = RawEdits([(("vars", "lead", "ssn"), edit)])
+    lead = {"ssn": "123-45-6789", "notes": "x" * MEMO_UNIT}
+    body = {"id": "6b0f7f39e44da7f2260ed901", "vars": {"lead": lead}}
+    event = PageDecoder({("type",)}).decode(orjson.dumps([body]), "u")[0]
+    for _ in range(2):
+        edited = edits.apply(event)  # type: ignore[arg-type]
+        assert edited is not None
+        assert orjson.loads(bytes(edited.raw)) == _paths.edit(body, ("vars", "lead", "ssn"), mask)
+    assert calls == ["ssn", "ssn"]
+    assert edits.remembered() == 0
