@@ -122,7 +122,7 @@ class Processor:
         self.metrics.fetched.inc(len(events))
         if page.late:
             stats.late += len(events)
-        outs, dropped_by = self._stages(events)
+        outs, dropped_by, drops = self._stages(events)
         raws = [getattr(out, "raw", None) for out in outs]  # a PartialEvent's raw line
         ids = event_ids(events)
         main = not page.late
@@ -136,37 +136,44 @@ class Processor:
                 await self._seal(batches, "full")
             elif done < len(ids):
                 await self._seal(batches, "hour")
-        self._count(outs, dropped_by)
+        self._count(len(outs), drops)
         batcher.end_page()
         if page.cursor and page.cursor > self.last_main:
             self.last_main = page.cursor
         self._settle(page)
 
-    def _stages(self, events: list[dict[str, Any]]) -> tuple[list[Any], list[str]]:
-        """Every event of a page through the stages: the outcome (None: dropped) and who
-        dropped it (or ""). Stages are pure, so running them page by page (the filters
-        as one comprehension each) gives what event by event would, with less overhead.
+    def _stages(self, events: list[dict[str, Any]]) -> tuple[list[Any], list[str], Counter[str]]:
+        """Every event of a page through the stages: the outcome (None: dropped), who
+        dropped it (or "") and how many each dropped. Stages are pure, so running them
+        page by page (each filter's rule set answered for the page at once) gives what
+        event by event would, with less overhead.
         """
         outs: list[Any] = list(events)
         dropped_by = [""] * len(events)
-        alive = list(range(len(events)))
+        drops: Counter[str] = Counter()
+        alive: Sequence[int] = range(len(events))
         for stage in self.head:
-            verdicts = stage.verdicts([outs[i] for i in alive])
-            for i in itertools.compress(alive, map(operator.not_, verdicts)):
+            page = outs if len(alive) == len(outs) else list(map(outs.__getitem__, alive))
+            verdicts = stage.verdicts(page)
+            gone = list(itertools.compress(alive, map(operator.not_, verdicts)))
+            for i in gone:
                 outs[i], dropped_by[i] = None, stage.name
+            if gone:
+                drops[stage.name] += len(gone)
             alive = list(itertools.compress(alive, verdicts))
         if self.tail:
             for i in alive:
                 outs[i], dropped_by[i] = self._tail(outs[i])
-        return outs, dropped_by
+                if outs[i] is None:
+                    drops[dropped_by[i]] += 1
+        return outs, dropped_by, drops
 
-    def _count(self, outs: list[Any], dropped_by: list[str]) -> None:
+    def _count(self, events: int, drops: Counter[str]) -> None:
         """Kept and dropped counts of a page (per page: a labelled ``inc`` costs ~1 µs)."""
-        dropped = Counter(name for out, name in zip(outs, dropped_by, strict=True) if out is None)
-        kept = len(outs) - sum(dropped.values())
+        kept = events - sum(drops.values())
         self.metrics.kept.inc(kept)
         self.stats.kept += kept
-        for name, count in dropped.items():
+        for name, count in drops.items():
             self.stats.dropped[name] = self.stats.dropped.get(name, 0) + count
             self.metrics.dropped.labels(name).inc(count)
 

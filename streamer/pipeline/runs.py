@@ -111,30 +111,35 @@ def plan(
         check = start if opened is None else start + keep.index(True) + 1
         end = _hour_end(ids, check, end, bounds)
         del keep[end - start :]
-    kept_at = list(compress(range(start, end), keep))
     lines = list(compress(raws[start:end], keep))
-    lens = list(map(len, lines)) if None not in lines else None
-    if lens is None:
-        encoded = zip(kept_at, lines, strict=True)
-        lines = [orjson.dumps(events[i]) if r is None else r for i, r in encoded]
+    try:
         lens = list(map(len, lines))
+    except TypeError:  # a kept event without its raw line (a whole event): encode it
+        kept = zip(compress(range(start, end), keep), lines, strict=True)
+        lines = [orjson.dumps(events[i]) if r is None else r for i, r in kept]
+        lens = list(map(len, lines))
+    nbytes = sum(lens) + len(lens)
+    if room.kept + len(lens) >= room.max_events or room.nbytes + nbytes >= room.max_bytes:
+        end, nbytes = _fill_end(keep, lines, lens, start, room)
+    elif len(lens) == end - start:  # nothing dropped
+        return Run(end, list(ids[start:end]), lines, nbytes, Counter())
+    dropped = Counter(compress(dropped_by[start:end], map(operator.not_, keep)))
+    return Run(end, list(compress(ids[start:end], keep)), lines, nbytes, dropped)
+
+
+def _fill_end(
+    keep: list[bool], lines: list[Any], lens: list[int], start: int, room: Room
+) -> tuple[int, int]:
+    """Where the batch fills up (after the event that fills it); cuts the lists there."""
     sizes = list(accumulate(map(operator.add, lens, repeat(1))))
     last = min(
         room.max_events - room.kept - 1,  # the kept event that fills the count
         bisect_left(sizes, room.max_bytes - room.nbytes),  # ... or the bytes
     )
-    if kept_at and last < len(kept_at):
-        last = max(last, 0)
-        end = kept_at[last] + 1
-        del keep[end - start :], kept_at[last + 1 :], lines[last + 1 :], sizes[last + 1 :]
-    dropped = Counter(compress(dropped_by[start:end], map(operator.not_, keep)))
-    return Run(
-        cut=end,
-        ids=list(compress(ids[start:end], keep)),
-        lines=lines,
-        nbytes=sizes[-1] if sizes else 0,
-        dropped=dropped,
-    )
+    last = max(last, 0)
+    end = list(compress(range(start, start + len(keep)), keep))[last] + 1
+    del keep[end - start :], lines[last + 1 :]
+    return end, sizes[last]
 
 
 def _hour_end(ids: Sequence[str], check: int, end: int, bounds: tuple[str, str]) -> int:
