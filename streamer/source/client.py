@@ -211,7 +211,7 @@ class LeadConduitClient:
         classify(response, url)
         ctype = response.headers.get("content-type", "")
         html = "json" not in ctype and body.lstrip()[:1] == b"<"
-        if html or not body.strip():
+        if html or not body or body.isspace():  # strip() would copy a page that ends in "\n"
             what = "HTML" if html else "an empty body"
             if not self.answered_json:
                 raise FatalSourceError(
