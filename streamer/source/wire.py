@@ -168,6 +168,8 @@ class Wire:
                 want = end + len(_END) - len(buf[-3:])
                 while want:
                     more = await self.recv(want, timeout)  # already buffered: never waits
+                    if not more:  # pragma: no cover - peeked bytes are there unless reset
+                        raise _protocol_error("Server disconnected inside a response head.")
                     buf, want = buf + more, want - len(more)
                 if len(buf) > MAX_HEAD:
                     raise _protocol_error(f"response head over {MAX_HEAD} bytes")
