@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
+from streamer.sinks.lazyca import aiohttp  # first: before the SDKs import it
+
+# isort: split
+
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
