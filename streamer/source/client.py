@@ -24,7 +24,7 @@ from streamer import version
 from streamer.errors import FatalSourceError, RetriableSourceError
 from streamer.observability.retry import backoff
 from streamer.source.budget import RequestBudget
-from streamer.source.decode import PageDecoder, ids_valid
+from streamer.source.decode import PageDecoder, checked_page
 from streamer.source.netstream import transport_for
 
 if TYPE_CHECKING:
@@ -96,15 +96,7 @@ def parse_page(body: bytes, url: str) -> list[dict[str, Any]]:
     finally:
         if collecting:
             gc.enable()
-    if not isinstance(data, list):
-        raise RetriableSourceError(
-            f"malformed page from {url}: expected a JSON array", kind="malformed_page"
-        )
-    if not ids_valid(data):
-        raise RetriableSourceError(
-            f"malformed page from {url}: an event without a valid id", kind="malformed_page"
-        )
-    return data
+    return checked_page(data, url)
 
 
 def _gc_paused(fn: Callable[[bytes, str], T], body: bytes, url: str) -> T:

@@ -33,7 +33,15 @@ _ANY_JSON = (str, int, float, bool, type(None), list[Any])
 _ID = operator.attrgetter(field_attr("id"))
 _SET_RAW = PartialEvent.raw.__set__  # type: ignore[attr-defined]
 
-__all__ = ["PageDecoder", "PartialEvent", "event_ids", "full_event", "ids_valid", "raw_line"]
+__all__ = [
+    "PageDecoder",
+    "PartialEvent",
+    "checked_page",
+    "event_ids",
+    "full_event",
+    "ids_valid",
+    "raw_line",
+]
 
 
 def _tree(paths: Iterable[tuple[str, ...]]) -> dict[str, Any]:
@@ -110,15 +118,7 @@ class PageDecoder:
                 f"malformed page from {url}: expected a JSON array of events",
                 kind="malformed_page",
             ) from None
-        if not isinstance(events, list):
-            raise RetriableSourceError(
-                f"malformed page from {url}: expected a JSON array", kind="malformed_page"
-            )
-        if not ids_valid(events):
-            raise RetriableSourceError(
-                f"malformed page from {url}: an event without a valid id", kind="malformed_page"
-            )
-        return events
+        return checked_page(events, url)
 
     def _decode_partial(self, body: bytes) -> list[dict[str, Any]]:
         """Partial events (built by msgspec), each given its raw slice in one C loop."""
@@ -136,6 +136,19 @@ def event_ids(events: list[Any]) -> list[str]:
         return list(map(_ID, events))
     except AttributeError:  # whole events (dicts), or a mix
         return [event["id"] for event in events]
+
+
+def checked_page(events: Any, url: str) -> list[dict[str, Any]]:
+    """``events`` when it is a list of events with valid ids; else a retriable error."""
+    if not isinstance(events, list):
+        raise RetriableSourceError(
+            f"malformed page from {url}: expected a JSON array", kind="malformed_page"
+        )
+    if not ids_valid(events):
+        raise RetriableSourceError(
+            f"malformed page from {url}: an event without a valid id", kind="malformed_page"
+        )
+    return events
 
 
 def ids_valid(events: list[Any]) -> bool:
