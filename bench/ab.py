@@ -13,15 +13,13 @@ pairwise differences, and every run.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import cloud, edge_ids, fresh, median, simulator
+from bench.common import cloud, edge_ids, fresh, median, scenario, simulator
 from bench.config import FILTERS, PIPELINE, config
 
 ROWS = ("local", "local-t", "clouds", "clouds-t")
@@ -33,18 +31,7 @@ def _python(tree: Path) -> str:
 
 
 def _run(tree: Path, cfg: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(  # noqa: S603
-        [_python(tree), "-m", "bench.scenarios", "daemon", json.dumps({"cfg": cfg})],
-        cwd=tree,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"daemon in {tree} failed:\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+    return scenario("daemon", tree=tree, python=_python(tree), cfg=cfg)
 
 
 def _maker(

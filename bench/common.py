@@ -102,11 +102,17 @@ def backlog_span(url: str) -> tuple[int, int]:
     return int(first[:8], 16), int(last[:8], 16) + 1
 
 
-def scenario(name: str, **args: Any) -> dict[str, Any]:
-    """Run ``bench.scenarios NAME`` in a fresh interpreter; return its JSON line."""
+def scenario(
+    name: str, *, tree: Path = ROOT, python: str = sys.executable, **args: Any
+) -> dict[str, Any]:
+    """Run ``bench.scenarios NAME`` in a fresh interpreter; return its JSON line.
+
+    ``tree`` is the checkout whose code runs (``bench.ab`` compares two), ``python`` its
+    interpreter.
+    """
     done = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "bench.scenarios", name, json.dumps(args)],
-        cwd=ROOT,
+        [python, "-m", "bench.scenarios", name, json.dumps(args)],
+        cwd=tree,
         capture_output=True,
         text=True,
         check=False,
