@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from streamer.sinks.blobsdk import BlobClient, ContentSettings  # first: see blobsdk
+
+# isort: split
+
 import anyio
 from azure.core import MatchConditions
-from azure.storage.blob import ContentSettings
-from azure.storage.blob.aio import BlobClient
 
 from streamer.checkpoint.cas import DEFAULT_TIMEOUT, EtagCheckpointStore
 from streamer.settings.credentials import AzureCredential

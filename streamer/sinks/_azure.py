@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from streamer.sinks.lazyca import aiohttp  # first: before the SDKs import it
+from streamer.sinks.blobsdk import BlobServiceClient, aiohttp  # first: see blobsdk
 
 # isort: split
 
@@ -24,7 +24,6 @@ from azure.core.exceptions import (
     ServiceResponseError,
     ServiceResponseTimeoutError,
 )
-from azure.storage.blob.aio import BlobServiceClient
 
 from streamer.errors import FatalSinkError, RetriableSinkError, StreamerError, http_kind
 

@@ -15,10 +15,17 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from streamer.sinks.blobsdk import (  # first: see blobsdk
+    BlobBlock,
+    BlobServiceClient,
+    ContainerClient,
+    ContentSettings,
+)
+
+# isort: split
+
 import anyio
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
-from azure.storage.blob import BlobBlock, ContentSettings
-from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from streamer.errors import FatalSinkError, RetriableSinkError
 from streamer.records import ObjectInfo, ObjectMeta, PutOutcome
