@@ -78,3 +78,29 @@ def test_the_daemon_starts_without_importing_rich_and_the_bar_still_draws() -> N
     assert done.returncode == 0, done.stderr
     assert "ValueError: boom" in done.stdout + done.stderr
     assert done.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_run_preloads_anyios_asyncio_backend_and_the_enabled_sdks_only() -> None:
+    """``streamer run`` imports anyio's asyncio backend (what ``anyio.run`` uses) before
+    the collector resumes; a local-only config still loads no cloud SDK."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from streamer.cli.run import ASYNCIO_BACKEND, preload_modules\n"
+        "from streamer.settings.loader import parse_settings\n"
+        "raw = {'source': {'api_key': 'k3y-value'},\n"
+        "       'firehose': {'services': {'local': {'enabled': True, 'path': './out'}}}}\n"
+        "assert ASYNCIO_BACKEND not in sys.modules\n"
+        "preload_modules(parse_settings(raw, base=Path(), env={}))\n"
+        "assert ASYNCIO_BACKEND in sys.modules\n"
+        "assert not {'aiohttp', 'botocore', 'azure.storage.blob'} & sys.modules.keys()\n"
+        "import anyio._core._eventloop as loop\n"
+        "assert loop.get_async_backend('asyncio') is sys.modules[ASYNCIO_BACKEND].backend_class\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
