@@ -22,7 +22,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from streamer.observability.metrics import Metrics
 from streamer.pipeline.batcher import Batcher
 from streamer.records import Batch, Page
-from streamer.source.decode import PartialEvent, event_ids, full_event
+from streamer.source.decode import PartialEvent, event_ids, full_event, raw_lines
 from streamer.stages.base import Stage
 from streamer.stages.filter import FilterStage
 from streamer.stages.transform import TransformStage
@@ -123,7 +123,7 @@ class Processor:
         if page.late:
             stats.late += len(events)
         outs, dropped_by, drops = self._stages(events)
-        raws = [getattr(out, "raw", None) for out in outs]  # a PartialEvent's raw line
+        raws = raw_lines(outs)
         ids = event_ids(events)
         main = not page.late
         done = 0

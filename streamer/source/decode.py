@@ -40,7 +40,7 @@ __all__ = [
     "event_ids",
     "full_event",
     "ids_valid",
-    "raw_line",
+    "raw_lines",
 ]
 
 
@@ -170,6 +170,10 @@ def full_event(event: dict[str, Any]) -> dict[str, Any]:
     return event.full() if isinstance(event, PartialEvent) else event
 
 
-def raw_line(event: dict[str, Any]) -> msgspec.Raw | bytes | None:
-    """The event's raw JSON (one JSONL line: it has no newline inside), when it has it."""
-    return event.raw if isinstance(event, PartialEvent) else None
+def raw_lines(events: list[Any]) -> list[msgspec.Raw | bytes | None]:
+    """Each event's raw JSON (one JSONL line: no newline inside), None where it has none.
+
+    Partial events have it; whole events (dicts) and dropped ones (None) do not. One
+    comprehension for a page (the processor calls it for every page).
+    """
+    return [getattr(event, "raw", None) for event in events]

@@ -54,10 +54,6 @@ async def _wait(sock: socket.socket, timeout: float | None, *, write: bool = Fal
         raise error(str(exc) or type(exc).__name__) from exc
 
 
-def _protocol_error(message: str) -> httpx.RemoteProtocolError:
-    return httpx.RemoteProtocolError(message)
-
-
 def _length(method: bytes, head: h11.Response) -> int | None:
     """The body's length when ``Content-Length`` alone frames it, else None (h11 reads it)."""
     if method == b"HEAD" or head.status_code in (204, 304):
@@ -69,7 +65,7 @@ def _length(method: bytes, head: h11.Response) -> int | None:
         if name == b"content-length":
             length = int(value)  # h11 checked it is one non-negative integer
     if length is not None and length > MAX_BODY:
-        raise _protocol_error(f"response body of {length} bytes is over {MAX_BODY}")
+        raise httpx.RemoteProtocolError(f"response body of {length} bytes is over {MAX_BODY}")
     return length
 
 
@@ -162,21 +158,23 @@ class Wire:
                 except OSError as exc:
                     raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
             if not peeked:
-                raise _protocol_error("Server disconnected without sending a response.")
+                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
             end = (buf[-3:] + peeked).find(_END)
             if end >= 0:
                 want = end + len(_END) - len(buf[-3:])
                 while want:
                     more = await self.recv(want, timeout)  # already buffered: never waits
                     if not more:  # pragma: no cover - peeked bytes are there unless reset
-                        raise _protocol_error("Server disconnected inside a response head.")
+                        raise httpx.RemoteProtocolError(
+                            "Server disconnected inside a response head."
+                        )
                     buf, want = buf + more, want - len(more)
                 if len(buf) > MAX_HEAD:
-                    raise _protocol_error(f"response head over {MAX_HEAD} bytes")
+                    raise httpx.RemoteProtocolError(f"response head over {MAX_HEAD} bytes")
                 return buf
             buf += await self.recv(len(peeked), timeout)  # an incomplete head: wait for more
             if len(buf) > MAX_HEAD:
-                raise _protocol_error(f"response head over {MAX_HEAD} bytes")
+                raise httpx.RemoteProtocolError(f"response head over {MAX_HEAD} bytes")
 
     async def head(self, timeout: float | None) -> tuple[h11.Response, int | None]:
         """The final response head and the body's length if ``Content-Length`` frames it."""
@@ -185,12 +183,14 @@ class Wire:
                 self._h11.receive_data(await self._head_bytes(timeout))
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as exc:
-                raise _protocol_error(f"malformed response head: {exc}") from exc
+                raise httpx.RemoteProtocolError(f"malformed response head: {exc}") from exc
             if isinstance(event, h11.Response):
                 self._keep = self._keep and _keeps_alive(event)
                 return event, _length(self._method, event)
             if not isinstance(event, h11.InformationalResponse):  # pragma: no cover - h11
-                raise _protocol_error(f"unexpected {type(event).__name__} in a response head")
+                raise httpx.RemoteProtocolError(
+                    f"unexpected {type(event).__name__} in a response head"
+                )
 
     async def body(self, length: int, timeout: float | None) -> bytes:
         """Exactly ``length`` body bytes; fewer before EOF is an error, never a short body."""
@@ -199,7 +199,7 @@ class Wire:
         while got < length:
             chunk = await self.recv(length - got, timeout)
             if not chunk:
-                raise _protocol_error(
+                raise httpx.RemoteProtocolError(
                     "peer closed connection without sending complete message body: "
                     f"received {got} bytes, expected {length}"
                 )
@@ -219,16 +219,16 @@ class Wire:
                 elif isinstance(event, h11.Data):
                     got += len(event.data)
                     if got > MAX_BODY:
-                        raise _protocol_error(f"response body over {MAX_BODY} bytes")
+                        raise httpx.RemoteProtocolError(f"response body over {MAX_BODY} bytes")
                     yield bytes(event.data)
                 elif isinstance(event, h11.EndOfMessage):
                     self.reusable = self._keep and conn.their_state is h11.DONE
                     self.reusable = self.reusable and not conn.trailing_data[0]
                     return
                 else:  # pragma: no cover - h11 raises on a close before the end
-                    raise _protocol_error(f"unexpected {type(event).__name__} in a body")
+                    raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} in a body")
         except h11.RemoteProtocolError as exc:
-            raise _protocol_error(str(exc)) from exc
+            raise httpx.RemoteProtocolError(str(exc)) from exc
 
 
 async def connect(host: str, port: int, timeout: float | None) -> Wire:

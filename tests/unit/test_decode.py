@@ -11,24 +11,41 @@ from streamer.errors import RetriableSourceError
 from streamer.rules import compile_rule_set
 from streamer.rules.paths import rule_paths
 from streamer.simulator import generate_events
-from streamer.source.decode import PageDecoder, PartialEvent, full_event, ids_valid, raw_line
+from streamer.source.decode import PageDecoder, PartialEvent, full_event, ids_valid, raw_lines
 
 EVENTS = generate_events(600, seed=41)
 PAGE = orjson.dumps(EVENTS)
 RULE_SETS: list[Any] = [
     {"op": "and", "rules": [{"lhv": "type", "op": "is equal to", "rhv": "recipient"}]},
-    {"op": "or", "rules": [
-        {"lhv": "lead.state", "op": "is included in", "rhv": "TX,CA"},
-        {"lhv": "vars.lead.email.domain", "op": "matches pattern", "rhv": "gmail"},
-    ]},
-    {"op": "and", "rules": [
-        {"lhv": "vars.lead.mortgage.loan.amount", "op": "is greater than", "rhv": 100000},
-        {"lhv": "outcome", "op": "is not equal to", "rhv": "{{vars.trustedform.outcome}}"},
-    ]},
-    [{"lhv": "transactions.0.response.status", "op": "is equal to", "rhv": 200,
-      "rules": [{"lhv": "vars.recipient.name", "op": "is not blank"}]}],
-    {"op": "and", "rules": [{"lhv": "vars.lead.phone_1", "op": "format is valid"},
-                            {"lhv": "vars.lead.dob.age", "op": "is between", "rhv": "18-65"}]},
+    {
+        "op": "or",
+        "rules": [
+            {"lhv": "lead.state", "op": "is included in", "rhv": "TX,CA"},
+            {"lhv": "vars.lead.email.domain", "op": "matches pattern", "rhv": "gmail"},
+        ],
+    },
+    {
+        "op": "and",
+        "rules": [
+            {"lhv": "vars.lead.mortgage.loan.amount", "op": "is greater than", "rhv": 100000},
+            {"lhv": "outcome", "op": "is not equal to", "rhv": "{{vars.trustedform.outcome}}"},
+        ],
+    },
+    [
+        {
+            "lhv": "transactions.0.response.status",
+            "op": "is equal to",
+            "rhv": 200,
+            "rules": [{"lhv": "vars.recipient.name", "op": "is not blank"}],
+        }
+    ],
+    {
+        "op": "and",
+        "rules": [
+            {"lhv": "vars.lead.phone_1", "op": "format is valid"},
+            {"lhv": "vars.lead.dob.age", "op": "is between", "rhv": "18-65"},
+        ],
+    },
 ]
 
 
@@ -48,7 +65,7 @@ def test_raw_bytes_are_the_api_bytes_and_full_decodes_to_the_event() -> None:
     assert all(isinstance(e, PartialEvent) for e in events)
     assert set(events[0]) <= {"id", "type"}
     for event, original in zip(events, EVENTS, strict=True):
-        assert bytes(raw_line(event) or b"") == orjson.dumps(original)
+        assert bytes(raw_lines([event])[0] or b"") == orjson.dumps(original)
         assert full_event(event) == original
 
 
@@ -57,7 +74,7 @@ def test_pages_with_newlines_are_decoded_whole() -> None:
     pretty = orjson.dumps(EVENTS[:3], option=orjson.OPT_INDENT_2)
     events = PageDecoder({("type",)}).decode(pretty, "u")
     assert events == EVENTS[:3]
-    assert raw_line(events[0]) is None
+    assert raw_lines(events)[0] is None
 
 
 @pytest.mark.parametrize(

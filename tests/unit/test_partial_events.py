@@ -20,7 +20,7 @@ from streamer.rules import compile_rule_set
 from streamer.rules.paths import make_getter, rule_paths
 from streamer.rules.values import MISSING
 from streamer.settings.loader import parse_settings
-from streamer.source.decode import PageDecoder, PartialEvent, event_ids, full_event, raw_line
+from streamer.source.decode import PageDecoder, PartialEvent, event_ids, full_event, raw_lines
 
 ID = "6b05acada3d811737835bf9c"
 
@@ -136,7 +136,7 @@ def test_with_raw_keeps_the_decoded_members_and_the_type() -> None:
     assert type(edited) is type(event)
     assert isinstance(edited, PartialEvent)
     assert bytes(edited.raw) == b'{"id":"x"}'
-    assert raw_line(edited) is edited.raw
+    assert raw_lines([edited])[0] is edited.raw
     assert dict(edited) == dict(event)
     assert bytes(event.raw) == orjson.dumps(ODD[0])
     assert edited.with_raw(edited.raw).raw is edited.raw
